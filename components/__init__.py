@@ -1,0 +1,1 @@
+"""Chatterbox TTS Playground: logic modules (only `ui` imports gradio)."""

@@ -1,0 +1,169 @@
+"""Audio bytes in and out: format detection, decoding, reference voices and stitching takes."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+
+from components.errors import InvalidInput
+
+OUTPUT_SAMPLE_RATE = 24_000  # Chatterbox speaks at 24 kHz mono.
+
+# Sniffed from the bytes because Segmind's Content-Type is undocumented and disagrees
+# between sources (audio/mp3 on its page, audio/wav from community callers).
+_MAGIC = (
+    (b"RIFF", 0, "wav"),
+    (b"RF64", 0, "wav"),
+    (b"fLaC", 0, "flac"),
+    (b"OggS", 0, "ogg"),
+    (b"ID3", 0, "mp3"),
+)
+
+
+def detect_format(data: bytes) -> str | None:
+    """'wav', 'mp3', 'flac' or 'ogg' from the first bytes, or None when they are not audio."""
+    for magic, offset, name in _MAGIC:
+        if data[offset : offset + len(magic)] == magic:
+            if name == "wav" and data[8:12] != b"WAVE":
+                return None
+            return name
+    # A bare MPEG audio frame: 11 sync bits, a valid version, layer III, and a bitrate
+    # index that is neither "free" nor "bad".
+    if len(data) >= 4 and data[0] == 0xFF and (data[1] & 0xE0) == 0xE0:
+        version, layer, bitrate = (data[1] >> 3) & 3, (data[1] >> 1) & 3, data[2] >> 4
+        if version != 1 and layer == 1 and bitrate not in (0, 15):
+            return "mp3"
+    return None
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Decoded mono audio: float32 samples in [-1, 1]."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def decode_audio(data: bytes, max_seconds: float | None = None) -> Clip:
+    """Decode WAV, MP3, FLAC or OGG bytes to mono float32; raise ValueError if they are not audio.
+
+    With `max_seconds`, only that much is decoded, so an hour-long file costs no more than
+    the part that is used.
+    """
+    if detect_format(data) is None:
+        raise ValueError("not a WAV, MP3, FLAC or OGG file")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as audio:
+            frames = -1 if max_seconds is None else int(max_seconds * audio.samplerate)
+            samples = audio.read(frames=frames, dtype="float32", always_2d=True)
+            sample_rate = audio.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise ValueError(f"the audio could not be decoded ({error})") from None
+    if samples.shape[0] == 0:
+        raise ValueError("the audio holds no samples")
+    return Clip(to_mono(samples), int(sample_rate))
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    if samples.ndim == 1:
+        return samples.astype(np.float32, copy=False)
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Band-limited resampling in the frequency domain (no aliasing when downsampling)."""
+    if from_rate == to_rate or len(samples) == 0:
+        return samples.astype(np.float32, copy=False)
+    target_length = max(1, round(len(samples) * to_rate / from_rate))
+    spectrum = np.fft.rfft(samples.astype(np.float64))
+    kept = target_length // 2 + 1
+    if kept <= len(spectrum):
+        spectrum = spectrum[:kept]
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(kept - len(spectrum), dtype=complex)])
+    out = np.fft.irfft(spectrum, n=target_length) * (target_length / len(samples))
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit PCM WAV: exact loudness (Gradio would peak-normalise float arrays)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, np.clip(samples, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ReferenceVoice:
+    """An uploaded or recorded voice, made ready to send."""
+
+    wav: bytes
+    seconds: float
+    original_seconds: float
+
+    @property
+    def note(self) -> str:
+        parts = [f"{self.seconds:.1f} s reference"]
+        if self.original_seconds > self.seconds + 0.05:
+            parts.append(f"trimmed from {self.original_seconds:.1f} s")
+        if self.seconds < 5:
+            parts.append("under 5 s: the voice match may be poor")
+        return ", ".join(parts)
+
+
+def prepare_reference(
+    path: str | os.PathLike, max_seconds: float, max_bytes: int, max_file_seconds: float
+) -> ReferenceVoice:
+    """Check, downmix, resample to 24 kHz and trim an uploaded or recorded voice.
+
+    The model conditions on only the first ~10 s, so sending more costs upload time only.
+    """
+    field = "reference_audio"
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        raise InvalidInput(field, "The reference audio file could not be read; upload it again.")
+    if size == 0:
+        raise InvalidInput(field, "The reference audio file is empty; upload or record a voice.")
+    if size > max_bytes:
+        raise InvalidInput(
+            field,
+            f"The reference audio is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:g} MB. "
+            "Upload a shorter clip: only the first 10 s are used.",
+        )
+    with open(path, "rb") as file:
+        data = file.read()
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as info:
+            original_seconds = info.frames / info.samplerate if info.samplerate else 0.0
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        original_seconds = -1.0  # decode_audio below reports the real problem
+    if original_seconds > max_file_seconds:
+        raise InvalidInput(
+            field,
+            f"The reference audio is {original_seconds / 60:.0f} min long; the limit is "
+            f"{max_file_seconds:g} s. Upload a clip of 5 to 10 s of clear speech.",
+        )
+    try:
+        clip = decode_audio(data, max_seconds=max_seconds)
+    except ValueError as error:
+        raise InvalidInput(
+            field,
+            f"The reference file is not usable audio: {error}. Upload a WAV, MP3, FLAC or "
+            "OGG recording of the voice.",
+        ) from None
+    samples = resample(clip.samples, clip.sample_rate, OUTPUT_SAMPLE_RATE)
+    if not np.any(np.abs(samples) > 1e-4):
+        raise InvalidInput(field, "The reference audio is silent; record or upload a voice.")
+    return ReferenceVoice(
+        wav=encode_wav(samples, OUTPUT_SAMPLE_RATE),
+        seconds=len(samples) / OUTPUT_SAMPLE_RATE,
+        original_seconds=max(original_seconds, clip.duration),
+    )

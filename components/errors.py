@@ -1,0 +1,160 @@
+"""Every error the playground shows a person, each saying what happened and what to do.
+
+    ChatterboxError
+     ├── InvalidInput ............ refused before any backend call (names the field)
+     ├── MissingAPIKey ........... no key in the environment or the page
+     ├── LimitReached ............ the owner's per-visitor rate limit or daily budget
+     └── BackendError
+          ├── BackendConnectionError   no answer at all (DNS, refused, reset)
+          │    └── BackendTimeout      connected, but no answer within the read timeout
+          ├── BackendStatusError       any non-2xx answer; `status_error()` picks the subclass
+          │    ├── BadRequestError (400)       ├── RateLimitError (429)
+          │    ├── AuthenticationError (401)   ├── ServerError (500)
+          │    ├── PermissionDeniedError (403) ├── BadGatewayError (502)
+          │    ├── NotFoundError (404)         └── GatewayTimeoutError (504)
+          │    └── InsufficientCreditsError (406)
+          └── NoAudioError             a 2xx answer that carries no playable audio
+
+Messages never contain an API key: `BackendStatusError` takes the body's detail only after
+the client has redacted the key from it.
+"""
+
+from __future__ import annotations
+
+
+class ChatterboxError(Exception):
+    """Base of every error the playground raises on purpose."""
+
+
+class InvalidInput(ChatterboxError, ValueError):
+    """A value that must not reach the paid backend."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MissingAPIKey(ChatterboxError):
+    def __init__(self) -> None:
+        super().__init__(
+            "No Segmind API key. Paste your key into the 'Segmind API key' field, or set the "
+            "SEGMIND_API_KEY environment variable (a Space secret on Hugging Face) and restart. "
+            "Keys are at https://cloud.segmind.com/console/api-keys."
+        )
+
+
+class LimitReached(ChatterboxError):
+    """The owner's key is protected by a limit; `retry_after` is in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BackendError(ChatterboxError):
+    """Anything that went wrong talking to Segmind."""
+
+
+class BackendConnectionError(BackendError):
+    def __init__(self, message: str = "") -> None:
+        super().__init__(
+            message
+            or "Could not reach Segmind. Check the network and SEGMIND_API_URL, then try again."
+        )
+
+
+class BackendTimeout(BackendConnectionError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"Segmind did not answer within {seconds:g} s. The service may be busy: try again, "
+            "or raise SEGMIND_READ_TIMEOUT."
+        )
+
+
+class NoAudioError(BackendError):
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"Segmind returned no audio ({what}). Nothing was played; try again, and if it "
+            "persists the endpoint may have changed."
+        )
+
+
+class BackendStatusError(BackendError):
+    status_code: int = 0
+    advice = "Try again later."
+
+    def __init__(self, status_code: int, detail: str = "") -> None:
+        self.status_code = status_code
+        self.detail = detail
+        what = _STATUS_WHAT.get(status_code, f"Segmind answered HTTP {status_code}")
+        said = f' Segmind said: "{detail}"' if detail else ""
+        super().__init__(f"{what} (HTTP {status_code}).{said} {self.advice}")
+
+
+class BadRequestError(BackendStatusError):
+    advice = "Check the text and the reference voice, then try again."
+
+
+class AuthenticationError(BackendStatusError):
+    advice = "Check the Segmind API key: paste a valid one, or fix SEGMIND_API_KEY."
+
+
+class PermissionDeniedError(BackendStatusError):
+    advice = "This key may not use Chatterbox: check the key's permissions in the Segmind console."
+
+
+class NotFoundError(BackendStatusError):
+    advice = "Check SEGMIND_API_URL; the default is https://api.segmind.com/v1/chatterbox-tts."
+
+
+class InsufficientCreditsError(BackendStatusError):
+    advice = "Top up credits at https://cloud.segmind.com, or use another key."
+
+
+class RateLimitError(BackendStatusError):
+    advice = "Wait a minute and try again; the free plan allows 5 requests a minute."
+
+
+class ServerError(BackendStatusError):
+    advice = "This is on Segmind's side: try again in a moment."
+
+
+class BadGatewayError(ServerError):
+    pass
+
+
+class GatewayTimeoutError(ServerError):
+    pass
+
+
+_STATUS_WHAT = {
+    400: "Segmind rejected the request as invalid",
+    401: "Segmind did not accept the API key",
+    403: "Segmind refused this key permission",
+    404: "Segmind did not find the model or endpoint",
+    406: "The Segmind account has insufficient credits",
+    429: "Segmind is rate-limiting this key",
+    500: "Segmind had an internal error",
+    502: "Segmind's service is temporarily unavailable",
+    504: "Segmind timed out generating the audio",
+}
+
+_STATUS_CLASSES: dict[int, type[BackendStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    406: InsufficientCreditsError,
+    429: RateLimitError,
+    500: ServerError,
+    502: BadGatewayError,
+    504: GatewayTimeoutError,
+}
+
+
+def status_error(status_code: int, detail: str = "") -> BackendStatusError:
+    """The one place an HTTP status becomes an error type."""
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = ServerError if status_code >= 500 else BackendStatusError
+    return cls(status_code, detail)

@@ -1,0 +1,193 @@
+"""What one Generate does, without the UI: key, voice, limits, synthesis and its log line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components.audio import prepare_reference
+from components.cache import AudioCache
+from components.errors import ChatterboxError, InvalidInput, MissingAPIKey
+from components.limits import DailyCallBudget, VisitorRateLimit
+from components.parameters import SEED_MAX
+from components.safe_url import validate_reference_url
+from components.segmind_client import SegmindClient
+from components.settings import Settings
+from components.synthesis import ChunkAudio, Synthesizer, Take, TakeRequest, Voice
+
+log = logging.getLogger("chatterbox.requests")
+
+
+@dataclass(frozen=True)
+class VoiceChoice:
+    voice: Voice
+    note: str  # what the page says about the voice in use
+
+
+def choose_voice(
+    upload_path: str | None, url: Any, settings: Settings
+) -> VoiceChoice:
+    """An upload or recording wins over a URL; neither means Segmind's default voice."""
+    if url is not None and not isinstance(url, str):
+        raise InvalidInput("reference_audio_url", "reference_audio_url must be a string.")
+    url = (url or "").strip()
+    if upload_path:
+        reference = prepare_reference(
+            upload_path,
+            max_seconds=settings.reference_seconds,
+            max_bytes=int(settings.upload_max_mb * 1_000_000),
+            max_file_seconds=settings.upload_max_seconds,
+        )
+        voice = Voice.from_upload(
+            reference.wav, f"uploaded voice ({reference.seconds:.1f} s)", settings.reference_encoding
+        )
+        note = f"Using the uploaded voice: {reference.note}."
+        if url:
+            note += " The URL is ignored while a file is given; clear the file to use the URL."
+        return VoiceChoice(voice, note)
+    if url:
+        return VoiceChoice(Voice.from_url(validate_reference_url(url)), "Using the voice at the URL.")
+    return VoiceChoice(Voice(), "No reference given: using Segmind's default voice.")
+
+
+def resolve_seed(seed: Any, random_seed: Any) -> Any:
+    """A random seed is drawn once per take, so every chunk and the page share it."""
+    if not isinstance(random_seed, bool):
+        raise InvalidInput("random_seed", "random_seed must be true or false.")
+    return random.randint(0, SEED_MAX) if random_seed else seed
+
+
+class OwnerAllowance:
+    """The owner's limits, charged only when the owner's key pays for a visitor's calls."""
+
+    def __init__(self, rate_limit: VisitorRateLimit, budget: DailyCallBudget, visitor: str):
+        self.rate_limit = rate_limit
+        self.budget = budget
+        self.visitor = visitor
+
+    def reserve(self, calls: int) -> None:
+        self.rate_limit.reserve(self.visitor, calls)
+        try:
+            self.budget.reserve(calls)
+        except ChatterboxError:
+            self.rate_limit.refund(self.visitor, calls)
+            raise
+
+    def refund(self, calls: int) -> None:
+        self.rate_limit.refund(self.visitor, calls)
+        self.budget.refund(calls)
+
+
+class Playground:
+    """One per app: the shared client, cache and limits, and the rules for using them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client = SegmindClient.from_settings(settings)
+        self.cache = (
+            AudioCache(settings.cache_path, int(settings.cache_max_mb * 1_000_000))
+            if settings.cache_enabled
+            else None
+        )
+        self.synthesizer = Synthesizer(
+            self.client,
+            self.cache,
+            chunk_chars=settings.chunk_chars,
+            max_concurrency=settings.max_concurrency,
+        )
+        self.rate_limit = VisitorRateLimit(settings.visitor_calls_per_hour)
+        self.budget = DailyCallBudget(settings.daily_call_budget)
+
+    @property
+    def owner_key_available(self) -> bool:
+        return bool(self.settings.api_key) and not self.settings.require_visitor_key
+
+    def api_key_for(self, visitor_key: Any) -> tuple[str, bool]:
+        """The key to use and whether it is the owner's. A typed key always wins."""
+        if visitor_key is not None and not isinstance(visitor_key, str):
+            raise InvalidInput("api_key", "api_key must be a string.")
+        typed = (visitor_key or "").strip()
+        if typed:
+            if len(typed) > 256 or any(ch.isspace() or not ch.isprintable() for ch in typed):
+                raise InvalidInput(
+                    "api_key", "That does not look like a Segmind API key; paste it again."
+                )
+            return typed, False
+        if self.owner_key_available:
+            return self.settings.api_key, True
+        raise MissingAPIKey()
+
+    def preview(self, text: Any) -> str:
+        """The cost preview shown before Generate: calls and estimated credits."""
+        if not isinstance(text, str) or not text.strip():
+            return "0 characters"
+        chunks = self.synthesizer.plan(text.strip())
+        calls = len(chunks)
+        cost = calls * self.settings.cost_per_call
+        over = (
+            f" — over the {self.settings.max_text_chars:,}-character limit"
+            if len(text) > self.settings.max_text_chars
+            else ""
+        )
+        return (
+            f"{len(text):,} characters · {calls} call{'s' * (calls != 1)} "
+            f"(≤{self.settings.chunk_chars} characters each) · about ${cost:.2f}{over}"
+        )
+
+    def generate(
+        self,
+        text: Any,
+        parameters: Mapping[str, Any],
+        voice: Voice,
+        visitor_key: Any,
+        visitor: str,
+    ) -> Iterator[ChunkAudio | Take]:
+        """Validate everything first, then stream the take; nothing invalid is ever sent."""
+        request = TakeRequest.build(text, parameters, voice, self.settings.max_text_chars)
+        api_key, is_owner_key = self.api_key_for(visitor_key)
+        allowance = (
+            OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
+        )
+        chunk_count = len(self.synthesizer.plan(request.text))
+        request_id = uuid.uuid4().hex[:12]
+        started = time.monotonic()
+        outcome: dict[str, Any] = {"status": "error"}
+        try:
+            for event in self.synthesizer.stream(request, api_key, allowance):
+                if isinstance(event, Take):
+                    outcome = {
+                        "status": "ok",
+                        "calls": event.calls_made,
+                        "cached": event.from_cache,
+                        "audio_seconds": round(event.clip.duration, 2),
+                    }
+                yield event
+        except ChatterboxError as error:
+            outcome = {"status": "error", "error": type(error).__name__}
+            raise
+        except GeneratorExit:
+            outcome = {"status": "cancelled"}
+            raise
+        finally:
+            log.info(
+                json.dumps(
+                    {
+                        "request": request_id,
+                        "visitor": hashlib.sha256(visitor.encode()).hexdigest()[:10],
+                        "key": "owner" if is_owner_key else "visitor",
+                        "chunks": chunk_count,
+                        "seconds": round(time.monotonic() - started, 3),
+                        **outcome,
+                    }
+                )
+            )
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,289 @@
+"""From a validated take request to stitched audio: chunking, concurrent calls, cache, stitching.
+
+A take is the text split into sentence-aware chunks, each synthesized with the same voice,
+parameters and seed, concurrently, and joined in text order. Chunks already paid for come from
+the cache, so a retry after a failure, or a replay, pays only for what is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+import unicodedata
+from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from components.audio import OUTPUT_SAMPLE_RATE, Clip, decode_audio, resample
+from components.cache import AudioCache, cache_key
+from components.chunking import Chunk, chunk_text
+from components.concurrency import AdaptiveConcurrency
+from components.errors import BackendError, ChatterboxError, InvalidInput, NoAudioError
+from components.parameters import validate_parameters
+from components.segmind_client import SegmindClient
+
+# Pause after a chunk, by what ended it: a paragraph breathes longer than a sentence.
+PAUSE_SECONDS = {"paragraph": 0.65, "sentence": 0.3, "clause": 0.18, "word": 0.06, "none": 0.0}
+FADE_SECONDS = 0.012  # long enough to hide a cut mid-waveform, too short to hear as a fade
+KEEP_SILENCE_SECONDS = 0.05  # of a chunk's own leading and trailing silence
+SILENCE_DB = -45.0
+
+_UNSPOKEN_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}  # controls, lone surrogates, private, unassigned
+
+
+def clean_text(text: Any, max_chars: int) -> str:
+    """The text as it will be spoken, or InvalidInput saying what to fix."""
+    if not isinstance(text, str):
+        raise InvalidInput("text", f"text must be a string, got {type(text).__name__}.")
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in _UNSPOKEN_CATEGORIES
+    )
+    text = re.sub(r"[ \t]+", " ", text).strip()
+    if not text:
+        raise InvalidInput("text", "The text is empty. Type what Chatterbox should say.")
+    if len(text) > max_chars:
+        raise InvalidInput(
+            "text",
+            f"The text is {len(text):,} characters; the limit is {max_chars:,}. "
+            "Shorten it, or split it into several takes.",
+        )
+    return text
+
+
+@dataclass(frozen=True)
+class Voice:
+    """What goes in `reference_audio`, and how the page names it."""
+
+    payload: str | None = None  # base64, a data URI or a URL; None is Segmind's default voice
+    audio: bytes | None = None  # the prepared upload, so the cache key hashes the real bytes
+    label: str = "Segmind's default voice"
+
+    @classmethod
+    def from_upload(cls, wav: bytes, label: str, encoding: str = "base64") -> Voice:
+        encoded = base64.b64encode(wav).decode("ascii")
+        if encoding == "data-uri":
+            encoded = f"data:audio/wav;base64,{encoded}"
+        return cls(payload=encoded, audio=wav, label=label)
+
+    @classmethod
+    def from_url(cls, url: str) -> Voice:
+        return cls(payload=url, label=f"voice from {url}")
+
+
+@dataclass(frozen=True)
+class TakeRequest:
+    text: str
+    parameters: Mapping[str, float | int]  # validated, with the seed actually used
+    voice: Voice = field(default_factory=Voice)
+
+    @classmethod
+    def build(
+        cls, text: Any, parameters: Mapping[str, Any], voice: Voice, max_chars: int
+    ) -> TakeRequest:
+        return cls(clean_text(text, max_chars), validate_parameters(parameters), voice)
+
+
+def request_payload(text: str, parameters: Mapping[str, float | int], voice: Voice) -> dict:
+    """The JSON body of one call, fields in the order of Segmind's sample request."""
+    payload: dict[str, Any] = {"text": text}
+    if voice.payload is not None:
+        payload["reference_audio"] = voice.payload
+    payload.update(parameters)
+    return payload
+
+
+class CallAllowance(Protocol):
+    """The owner's limits: reserve calls before they are made, refund those never made."""
+
+    def reserve(self, calls: int) -> None: ...
+
+    def refund(self, calls: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChunkAudio:
+    """One chunk, processed and ready to play: its own audio followed by its pause."""
+
+    index: int
+    total: int
+    samples: np.ndarray
+    from_cache: bool
+
+
+@dataclass(frozen=True)
+class Take:
+    clip: Clip
+    seed: int
+    chunks: int
+    calls_made: int
+    from_cache: int
+    seconds: float
+    remaining_credits: str | None
+
+
+class ChunkFailed(BackendError):
+    """A chunk failed after its retries; the chunks that succeeded are kept in the cache."""
+
+    def __init__(self, chunk: Chunk, index: int, total: int, cause: ChatterboxError) -> None:
+        excerpt = chunk.spoken if len(chunk.spoken) <= 60 else chunk.spoken[:57] + "…"
+        where = f"Part {index + 1} of {total} (“{excerpt}”)" if total > 1 else "The take"
+        kept = " The other parts are kept: generating again pays only for what failed." if total > 1 else ""
+        super().__init__(f"{where} failed. {cause}{kept}")
+        self.index = index
+        self.cause = cause
+
+
+class Synthesizer:
+    def __init__(
+        self,
+        client: SegmindClient,
+        cache: AudioCache | None,
+        *,
+        chunk_chars: int = 300,
+        max_concurrency: int = 8,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.chunk_chars = chunk_chars
+        self.max_concurrency = max_concurrency
+
+    def plan(self, text: str) -> list[Chunk]:
+        """The calls a take makes. Text that fits one call is one call: splitting it would
+        double the cost to start playing a few seconds sooner."""
+        if len(text.strip()) <= self.chunk_chars:
+            return [Chunk(text, 0, len(text), "none")] if text.strip() else []
+        return chunk_text(text, self.chunk_chars)
+
+    def chunk_key(self, request: TakeRequest, chunk: Chunk) -> str:
+        fields = request_payload(chunk.spoken, request.parameters, request.voice)
+        if request.voice.audio is not None:
+            del fields["reference_audio"]  # hashed as bytes, not as its base64 text
+        return cache_key(self.client.api_url, fields, request.voice.audio)
+
+    def stream(
+        self,
+        request: TakeRequest,
+        api_key: str,
+        allowance: CallAllowance | None = None,
+    ) -> Iterator[ChunkAudio | Take]:
+        """Yield each chunk in text order as soon as it and all before it are ready, then the Take."""
+        started = time.monotonic()
+        chunks = self.plan(request.text)
+        total = len(chunks)
+        cached: dict[int, bytes] = {}
+        keys = [self.chunk_key(request, chunk) for chunk in chunks]
+        if self.cache is not None:
+            for index, key in enumerate(keys):
+                audio = self.cache.get(key)
+                if audio is not None:
+                    cached[index] = audio
+        to_call = [i for i in range(total) if i not in cached]
+        if allowance and to_call:
+            allowance.reserve(len(to_call))
+
+        concurrency = AdaptiveConcurrency(self.max_concurrency)
+        remaining_credits: str | None = None
+        calls_made = 0
+        ready: dict[int, ChunkAudio] = {}
+        next_to_yield = 0
+        pieces: list[np.ndarray] = []
+
+        def call(index: int) -> tuple[ChunkAudio, str | None]:
+            payload = request_payload(chunks[index].spoken, request.parameters, request.voice)
+            result = self.client.synthesize(payload, api_key, concurrency)
+            piece = self._process(result.audio, chunks, index, from_cache=False)
+            # Cached here, in the worker, so a chunk paid for is kept even when the take
+            # fails elsewhere or the visitor leaves before it arrives.
+            if self.cache is not None:
+                self.cache.put(keys[index], result.audio)
+            return piece, result.remaining_credits
+
+        workers = max(1, min(self.max_concurrency, len(to_call)))
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
+        futures: dict[Future, int] = {executor.submit(call, i): i for i in to_call}
+        try:
+            for index, audio in cached.items():
+                ready[index] = self._process(audio, chunks, index, from_cache=True)
+            while next_to_yield < total:
+                while next_to_yield in ready:
+                    piece = ready.pop(next_to_yield)
+                    pieces.append(piece.samples)
+                    next_to_yield += 1
+                    yield piece
+                if next_to_yield >= total:
+                    break
+                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for future in done:
+                    index = futures.pop(future)
+                    try:
+                        ready[index], credits = future.result()
+                    except ChunkFailed:
+                        raise
+                    except ChatterboxError as error:
+                        raise ChunkFailed(chunks[index], index, total, error) from None
+                    calls_made += 1
+                    remaining_credits = credits or remaining_credits
+        except BaseException:
+            never_made = sum(1 for future in futures if future.cancel())
+            if allowance and never_made:
+                allowance.refund(never_made)
+            raise
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+        yield Take(
+            clip=Clip(np.concatenate(pieces), OUTPUT_SAMPLE_RATE),
+            seed=int(request.parameters["seed"]),
+            chunks=total,
+            calls_made=calls_made,
+            from_cache=len(cached),
+            seconds=time.monotonic() - started,
+            remaining_credits=remaining_credits,
+        )
+
+    def _process(
+        self, audio: bytes, chunks: list[Chunk], index: int, *, from_cache: bool
+    ) -> ChunkAudio:
+        try:
+            clip = decode_audio(audio)
+        except ValueError as error:
+            raise ChunkFailed(
+                chunks[index], index, len(chunks), NoAudioError(f"undecodable audio: {error}")
+            ) from None
+        samples = resample(clip.samples, clip.sample_rate, OUTPUT_SAMPLE_RATE)
+        samples = fade_edges(trim_silence(samples, OUTPUT_SAMPLE_RATE), OUTPUT_SAMPLE_RATE)
+        pause = np.zeros(int(PAUSE_SECONDS[chunks[index].pause_after] * OUTPUT_SAMPLE_RATE), np.float32)
+        return ChunkAudio(index, len(chunks), np.concatenate([samples, pause]), from_cache)
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Cut leading and trailing silence down to KEEP_SILENCE_SECONDS, so joins sound natural."""
+    if len(samples) == 0:
+        return samples
+    threshold = 10 ** (SILENCE_DB / 20) * max(float(np.max(np.abs(samples))), 1e-9)
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    if len(loud) == 0:
+        return samples[:0]
+    keep = int(KEEP_SILENCE_SECONDS * sample_rate)
+    return samples[max(0, loud[0] - keep) : loud[-1] + 1 + keep]
+
+
+def fade_edges(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A short raised-cosine fade in and out, so a join never jumps (no click)."""
+    length = min(int(FADE_SECONDS * sample_rate), len(samples) // 2)
+    if length == 0:
+        return samples.astype(np.float32, copy=True)
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, length))).astype(np.float32)
+    out = samples.astype(np.float32, copy=True)
+    out[:length] *= ramp
+    out[-length:] *= ramp[::-1]
+    return out
+
+
+def estimated_cost(calls: int, cost_per_call: float) -> str:
+    return f"{calls} call{'s' if calls != 1 else ''}, about ${calls * cost_per_call:.2f}"

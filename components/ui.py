@@ -1,0 +1,264 @@
+"""The Gradio page: controls derived from the parameter table and presets, wired to Playground."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from components.audio import OUTPUT_SAMPLE_RATE, encode_wav
+from components.errors import ChatterboxError
+from components.parameters import SEED, SLIDER_PARAMETERS
+from components.playground import Playground, choose_voice, resolve_seed
+from components.presets import Preset, load_presets
+from components.settings import Settings
+from components.synthesis import Take
+
+SAMPLE_TEXT = (
+    "Welcome to Chatterbox TTS, where your text turns into captivating audio effortlessly."
+)
+_OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-takes-")
+
+
+class RawSlider(gr.Slider):
+    """A slider whose value reaches the handler unchecked, so the app's own validation can
+    refuse out-of-range API values with a message that names the field."""
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+class RawNumber(gr.Number):
+    """The seed field, passed through for the same reason as RawSlider."""
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
+
+
+def _visitor(request: gr.Request | None) -> str:
+    if request is None:
+        return "local"
+    # Behind a Space's proxy every visitor shares the proxy's address.
+    forwarded = request.headers.get("x-forwarded-for", "")
+    host = forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
+    return host or request.session_hash or "unknown"
+
+
+def _details(take: Take) -> str:
+    parts = [
+        f"{take.clip.duration:.1f} s of audio",
+        f"took {take.seconds:.1f} s",
+        f"seed {take.seed}",
+    ]
+    if take.calls_made == 0:
+        parts.append("from cache, 0 credits")
+    else:
+        calls = f"{take.calls_made} call{'s' * (take.calls_made != 1)}"
+        if take.from_cache:
+            calls += f" + {take.from_cache} from cache"
+        parts.append(calls)
+        if take.remaining_credits is not None:
+            parts.append(f"{take.remaining_credits} credits remaining")
+    return " · ".join(parts)
+
+
+def _preset_js(preset: Preset) -> str:
+    values = [preset.values[p.name] for p in SLIDER_PARAMETERS]
+    return f"() => {json.dumps(values)}"
+
+
+def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
+    presets = load_presets(Path(settings.presets_dir)) if settings.presets_dir else load_presets()
+    key_hint = (
+        "Optional: the owner's key is used when this is empty."
+        if playground.owner_key_available
+        else "Required: paste your Segmind key (kept in this browser tab only)."
+    )
+
+    with gr.Blocks(title="Chatterbox TTS Playground") as demo:
+        gr.Markdown(
+            "# Chatterbox TTS Playground\n"
+            "Resemble AI's expressive open-source text-to-speech, served by Segmind. "
+            "Type a line, pick a preset or move the sliders, optionally give a reference voice, "
+            "and press **Generate**."
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                text = gr.Textbox(
+                    label="Text", value=SAMPLE_TEXT, lines=5, max_lines=20, elem_id="text"
+                )
+                text_stats = gr.Markdown(playground.preview(SAMPLE_TEXT), elem_id="text-stats")
+                with gr.Row(elem_id="presets"):
+                    preset_buttons = [
+                        (gr.Button(p.label, size="sm", elem_id=f"preset-{p.name}"), p)
+                        for p in presets
+                    ]
+                sliders = {
+                    p.name: RawSlider(
+                        minimum=p.minimum,
+                        maximum=p.maximum,
+                        value=p.default,
+                        step=p.step,
+                        label=p.label,
+                        info=p.description,
+                        elem_id=f"slider-{p.name}",
+                    )
+                    for p in SLIDER_PARAMETERS
+                }
+                with gr.Row(equal_height=True):
+                    seed = RawNumber(
+                        value=SEED.default,
+                        label=SEED.label,
+                        info=f"{SEED.description} 0 to {int(SEED.maximum):,}.",
+                        precision=0,
+                        minimum=SEED.minimum,
+                        maximum=SEED.maximum,
+                        elem_id="seed",
+                    )
+                    random_seed = gr.Checkbox(
+                        value=False, label="Random seed", elem_id="random-seed"
+                    )
+            with gr.Column(scale=2):
+                reference_audio = gr.Audio(
+                    sources=["upload", "microphone"],
+                    type="filepath",
+                    label="Reference voice (upload or record; first "
+                    f"{settings.reference_seconds:g} s used)",
+                    elem_id="reference-audio",
+                )
+                reference_audio_url = gr.Textbox(
+                    value="",
+                    label="…or a reference voice URL (http or https)",
+                    placeholder="https://example.com/voice.mp3",
+                    elem_id="reference-url",
+                )
+                voice_note = gr.Markdown(label="Voice", elem_id="voice-note")
+                api_key = gr.Textbox(
+                    value="",
+                    label="Segmind API key",
+                    type="password",
+                    placeholder="SG_…",
+                    info=key_hint,
+                    elem_id="api-key",
+                )
+                generate = gr.Button("Generate", variant="primary", elem_id="generate")
+                live = gr.Audio(
+                    label="Live (plays while the rest is generated)",
+                    streaming=True,
+                    autoplay=True,
+                    interactive=False,
+                    elem_id="live",
+                )
+                player = gr.Audio(
+                    label="Take",
+                    type="filepath",
+                    interactive=False,
+                    buttons=["download"],
+                    elem_id="player",
+                )
+                details = gr.Markdown(label="Details", elem_id="details")
+                seed_used = gr.Number(
+                    label="Seed used", precision=0, interactive=False, elem_id="seed-used"
+                )
+
+        slider_list = list(sliders.values())
+        for button, preset in preset_buttons:
+            # Client-side: a preset only moves sliders, so it needs no server round trip.
+            button.click(None, None, slider_list, js=_preset_js(preset))
+
+        text.change(
+            playground.preview,
+            text,
+            text_stats,
+            queue=False,
+            show_progress="hidden",
+            trigger_mode="always_last",
+            api_visibility="private",
+        )
+
+        def synthesize(
+            text: str,
+            reference_audio: str | None,
+            reference_audio_url: str | None,
+            exaggeration: float,
+            temperature: float,
+            seed: int,
+            cfg_weight: float,
+            min_p: float,
+            top_p: float,
+            repetition_penalty: float,
+            random_seed: bool = False,
+            api_key: str = "",
+            request: gr.Request = None,
+            progress: gr.Progress = gr.Progress(),
+        ) -> Iterator[tuple]:
+            """Speak `text` with Chatterbox and return the take as a WAV file.
+
+            Long text is split at sentence boundaries and synthesized in parallel; the chunks
+            stream as they are ready and the final output is the whole take. Every number is
+            checked against its documented range before anything is sent to Segmind.
+            """
+            note = gr.skip()
+            try:
+                choice = choose_voice(reference_audio, reference_audio_url, settings)
+                note = choice.note
+                parameters = {
+                    "exaggeration": exaggeration,
+                    "temperature": temperature,
+                    "seed": resolve_seed(seed, random_seed),
+                    "cfg_weight": cfg_weight,
+                    "min_p": min_p,
+                    "top_p": top_p,
+                    "repetition_penalty": repetition_penalty,
+                }
+                events = playground.generate(
+                    text, parameters, choice.voice, api_key, _visitor(request)
+                )
+                for event in events:
+                    if isinstance(event, Take):
+                        path = os.path.join(
+                            tempfile.mkdtemp(dir=_OUTPUT_DIR), "chatterbox-take.wav"
+                        )
+                        with open(path, "wb") as file:
+                            file.write(encode_wav(event.clip.samples, OUTPUT_SAMPLE_RATE))
+                        yield path, _details(event), event.seed, gr.skip(), note
+                    else:
+                        progress((event.index + 1, event.total), desc="Generating parts")
+                        status = f"Part {event.index + 1} of {event.total} ready…"
+                        yield (
+                            gr.skip(),
+                            status,
+                            gr.skip(),
+                            encode_wav(event.samples, OUTPUT_SAMPLE_RATE),
+                            note,
+                        )
+            except ChatterboxError as error:
+                # The last take stays in the player: an error never costs a paid take.
+                yield gr.skip(), f"**Error:** {error}", gr.skip(), gr.skip(), note
+                raise gr.Error(str(error), print_exception=False) from None
+
+        generate.click(
+            synthesize,
+            inputs=[
+                text,
+                reference_audio,
+                reference_audio_url,
+                sliders["exaggeration"],
+                sliders["temperature"],
+                seed,
+                sliders["cfg_weight"],
+                sliders["min_p"],
+                sliders["top_p"],
+                sliders["repetition_penalty"],
+                random_seed,
+                api_key,
+            ],
+            outputs=[player, details, seed_used, live, voice_note],
+            api_name="synthesize",
+        )
+    return demo

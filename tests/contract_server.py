@@ -1,0 +1,340 @@
+"""A real HTTP server on loopback that behaves as Segmind's documented Chatterbox contract.
+
+It stands in for api.segmind.com in tests and benchmarks (which cannot reach it). It keeps its
+own copy of the documented ranges on purpose: it plays Segmind's side, so a mistake in the
+app's parameter table is caught here instead of agreed with.
+
+Speech is simulated: each word becomes a 24 kHz tone burst whose pitch comes from the word and
+the seed, framed by silence like real TTS output, so tests can count words and check order.
+
+    python -m tests.contract_server --port 9000 --scale 0.05   # then SEGMIND_API_URL=...
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 24_000
+WORD_SECONDS = 0.16
+GAP_SECONDS = 0.06
+EDGE_SILENCE_SECONDS = 0.3
+
+DOCUMENTED_RANGES = {
+    "exaggeration": (0, 2),
+    "temperature": (0, 2),
+    "cfg_weight": (0, 2),
+    "min_p": (0, 1),
+    "top_p": (0, 1),
+    "repetition_penalty": (1, 2),
+}
+KNOWN_FIELDS = {"text", "reference_audio", "seed", *DOCUMENTED_RANGES}
+
+
+def word_frequency(word: str, seed: int) -> float:
+    """The pitch a word is 'spoken' at: 300–1500 Hz, fixed by the word and the seed."""
+    digest = hashlib.sha256(f"{seed}:{word}".encode()).digest()
+    return 300.0 + (int.from_bytes(digest[:4], "big") % 1200)
+
+
+def synthesize_words(text: str, seed: int) -> np.ndarray:
+    """Silence, one tone burst per word with a short gap, silence: float32 mono."""
+    burst_length = int(WORD_SECONDS * SAMPLE_RATE)
+    t = np.arange(burst_length) / SAMPLE_RATE
+    envelope = np.sin(np.pi * np.arange(burst_length) / burst_length) ** 2  # no clicks
+    gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    edge = np.zeros(int(EDGE_SILENCE_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    parts = [edge]
+    for word in text.split():
+        tone = 0.5 * envelope * np.sin(2 * np.pi * word_frequency(word, seed) * t)
+        parts += [tone.astype(np.float32), gap]
+    parts.append(edge)
+    return np.concatenate(parts)
+
+
+def encode(samples: np.ndarray, audio_format: str) -> bytes:
+    buffer = io.BytesIO()
+    if audio_format == "mp3":
+        sf.write(buffer, samples, SAMPLE_RATE, format="MP3")
+    else:
+        sf.write(buffer, samples, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def modelled_latency(text: str, scale: float) -> float:
+    """Segmind lists ~18 s a call (for its 86-character sample); longer text takes longer."""
+    return scale * (8.0 + 0.12 * len(text))
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    started: float
+    finished: float = 0.0
+    status: int = 0
+
+
+@dataclass
+class ContractState:
+    valid_keys: set[str] = field(default_factory=lambda: {"test-key"})
+    audio_format: str = "wav"  # wav, mp3, json-base64, json-data-uri, json-url
+    latency_scale: float = 0.0
+    credits: float = 100.0
+    # Behaviours for the next requests, consumed one per request, e.g. "status:429",
+    # "status:429:retry-after=0.2" (one header at most), "stall", "reset", "empty", "garbage", "json-no-audio",
+    # "huge", "trickle", "echo-key:401".
+    script: deque[str] = field(default_factory=deque)
+    # Answer 429 while more than this many requests are in flight (a burst rate limit).
+    max_in_flight: int | None = None
+    retry_after: str | None = None
+    requests: list[RecordedRequest] = field(default_factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+    files: dict[str, bytes] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def synthesis_requests(self) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.path == "/v1/chatterbox-tts"]
+
+
+class ContractHandler(BaseHTTPRequestHandler):
+    server: ContractServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    @property
+    def state(self) -> ContractState:
+        return self.server.state
+
+    def do_GET(self) -> None:
+        name = self.path.rsplit("/", 1)[-1]
+        data = self.state.files.get(name)
+        if data is None:
+            self._send_json(404, {"error": "not found"})
+        else:
+            self._send(200, data, "audio/wav")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        record = RecordedRequest(self.path, dict(self.headers.items()), body, time.monotonic())
+        with self.state.lock:
+            self.state.requests.append(record)
+            self.state.in_flight += 1
+            self.state.peak_in_flight = max(self.state.peak_in_flight, self.state.in_flight)
+            over_limit = (
+                self.state.max_in_flight is not None
+                and self.state.in_flight > self.state.max_in_flight
+            )
+            behaviour = self.state.script.popleft() if self.state.script else "normal"
+        try:
+            record.status = self._answer(body, behaviour, over_limit)
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+            record.finished = time.monotonic()
+
+    def _answer(self, body: Any, behaviour: str, over_limit: bool) -> int:
+        if self.path != "/v1/chatterbox-tts":
+            return self._send_json(404, {"error": "Model not found"})
+        key = self.headers.get("x-api-key")
+        if behaviour.startswith("echo-key:"):
+            return self._send_json(int(behaviour.split(":")[1]), {"error": f"bad key {key}"})
+        if key not in self.state.valid_keys:
+            return self._send_json(401, {"error": "Invalid or missing API key"})
+        if behaviour.startswith("status:"):
+            _, code, *options = behaviour.split(":", 2)  # an HTTP date has colons of its own
+            headers = dict(option.split("=", 1) for option in options)
+            return self._send_json(int(code), {"error": f"scripted {code}"}, headers)
+        if over_limit:
+            headers = {"retry-after": self.state.retry_after} if self.state.retry_after else {}
+            return self._send_json(429, {"error": "Too many requests"}, headers)
+        problem = validate(body)
+        if problem:
+            return self._send_json(400, {"error": problem})
+        time.sleep(modelled_latency(body["text"], self.state.latency_scale))
+        return self._respond_with_audio(body, behaviour)
+
+    def _respond_with_audio(self, body: dict[str, Any], behaviour: str) -> int:
+        if behaviour == "stall":
+            time.sleep(30)
+            return 0
+        if behaviour == "empty":
+            return self._send(200, b"", "audio/wav")
+        if behaviour == "garbage":
+            return self._send(200, b"<html>upstream error</html>" * 20, "audio/mp3")
+        if behaviour == "json-no-audio":
+            return self._send_json(200, {"status": "queued", "id": "abc"})
+        if behaviour == "huge":
+            # No content-length: the client only finds out by counting what arrives.
+            self.send_response(200)
+            self.send_header("content-type", "audio/wav")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            block = b"\0" * (1024 * 1024)
+            try:
+                self.wfile.write(b"RIFF")
+                for _ in range(256):
+                    self.wfile.write(block)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return 200
+        samples = synthesize_words(body["text"], int(body.get("seed", 42)))
+        audio_format = "mp3" if self.state.audio_format == "mp3" else "wav"
+        audio = encode(samples, audio_format)
+        if behaviour == "reset":
+            self.send_response(200)
+            self.send_header("content-type", "audio/wav")
+            self.send_header("content-length", str(len(audio)))
+            self.end_headers()
+            self.wfile.write(audio[: len(audio) // 3])
+            self.wfile.flush()
+            self.connection.shutdown(2)  # cut it mid-body
+            self.close_connection = True
+            return 200
+        if behaviour == "trickle":
+            self.send_response(200)
+            self.send_header("content-type", "audio/wav")
+            self.send_header("content-length", str(len(audio)))
+            self.end_headers()
+            for start in range(0, len(audio), 64):  # bytes keep coming, far too slowly
+                self.wfile.write(audio[start : start + 64])
+                self.wfile.flush()
+                time.sleep(0.05)
+            return 200
+        with self.state.lock:
+            self.state.credits = round(self.state.credits - 0.02, 2)
+            credits = {"x-remaining-credits": f"{self.state.credits:.2f}"}
+        if self.state.audio_format.startswith("json"):
+            encoded = base64.b64encode(audio).decode()
+            if self.state.audio_format == "json-url":
+                name = hashlib.sha256(audio).hexdigest()[:16]
+                self.state.files[name] = audio
+                host, port = self.server.server_address[:2]
+                document = {"audio_url": f"http://{host}:{port}/files/{name}"}
+            elif self.state.audio_format == "json-data-uri":
+                document = {"output": {"audio": f"data:audio/wav;base64,{encoded}"}}
+            else:
+                document = {"status": "ok", "audio_base64": encoded}
+            return self._send_json(200, document, credits)
+        return self._send(200, audio, f"audio/{audio_format}", credits)
+
+    def _send_json(self, status: int, document: Any, headers: dict[str, str] | None = None) -> int:
+        return self._send(status, json.dumps(document).encode(), "application/json", headers)
+
+    def _send(
+        self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> int:
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a size limit); that is its right
+        return status
+
+
+def validate(body: Any) -> str | None:
+    """The documented contract, checked as Segmind would: the reason for a 400, or None."""
+    if not isinstance(body, dict):
+        return "Request body must be a JSON object"
+    unknown = set(body) - KNOWN_FIELDS
+    if unknown:
+        return f"Unknown fields: {sorted(unknown)}"
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return "text is required"
+    for name, (low, high) in DOCUMENTED_RANGES.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name} must be a number"
+        if not (math.isfinite(value) and low <= value <= high):
+            return f"{name} must be between {low} and {high}"
+    seed = body.get("seed")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 4_294_967_295
+    ):
+        return "seed must be an integer"
+    reference = body.get("reference_audio")
+    if reference is not None:
+        if not isinstance(reference, str):
+            return "reference_audio must be a string"
+        if not reference.startswith(("http://", "https://")):
+            try:
+                data = base64.b64decode(reference.partition(",")[2] or reference, validate=True)
+                sf.info(io.BytesIO(data))
+            except Exception:  # noqa: BLE001 - any failure means "not audio" to the backend
+                return "reference_audio must be a URL or base64 audio"
+    return None
+
+
+class ContractServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int = 0, state: ContractState | None = None) -> None:
+        super().__init__(("127.0.0.1", port), ContractHandler)
+        self.state = state or ContractState()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/v1/chatterbox-tts"
+
+    def start(self) -> ContractServer:
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--scale", type=float, default=0.05, help="latency model scale")
+    parser.add_argument("--key", default="test-key")
+    parser.add_argument("--format", default="wav")
+    args = parser.parse_args()
+    state = ContractState(
+        valid_keys={args.key}, latency_scale=args.scale, audio_format=args.format
+    )
+    server = ContractServer(args.port, state)
+    print(f"contract server at {server.url} (key {args.key!r})", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
