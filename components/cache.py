@@ -1,4 +1,4 @@
-"""A content-addressed, size-capped, least-recently-used on-disk cache of synthesized audio clips."""
+"""A content-addressed, size-capped, least-recently-used on-disk cache of synthesized clips."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _canonical(value: Any, path: str) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"cache key field {path} is {value!r}; only finite numbers are allowed")
+            raise ValueError(f"cache key field {path} is {value!r}; only finite numbers allowed")
         return value
     if isinstance(value, Mapping):
         for key in value:
@@ -87,7 +87,7 @@ def cache_key(backend_url: str, fields: Mapping[str, Any], reference_audio: byte
 
 def _check_key(key: str) -> None:
     if not isinstance(key, str) or not _KEY_PATTERN.fullmatch(key):
-        raise ValueError(f"cache key must be 64 lowercase hex characters (from cache_key), got {key!r}")
+        raise ValueError(f"cache key must be 64 lowercase hex characters, got {key!r}")
 
 
 class AudioCache:
@@ -119,10 +119,9 @@ class AudioCache:
                     # Left by a put that crashed before its os.replace: never a valid entry.
                     _unlink(Path(entry.path))
                     continue
-                key = entry.name[: -len(_SUFFIX)]
-                if entry.name.endswith(_SUFFIX) and _KEY_PATTERN.fullmatch(key):
+                if _is_entry_name(entry.name):
                     stat = entry.stat(follow_symlinks=False)
-                    found.append((stat.st_mtime, key, stat.st_size))
+                    found.append((stat.st_mtime, entry.name[: -len(_SUFFIX)], stat.st_size))
         for mtime, key, size in sorted(found):  # oldest first, as eviction expects
             self._index[key] = (size, mtime)
             self._total += size
@@ -196,7 +195,9 @@ class AudioCache:
             return
         # Written and fsynced outside the lock (the slow part); a reader never sees a partial
         # file because the entry only appears through os.replace.
-        descriptor, temp_name = tempfile.mkstemp(dir=self._directory, prefix=f".{key}.", suffix=_TEMP_SUFFIX)
+        descriptor, temp_name = tempfile.mkstemp(
+            dir=self._directory, prefix=f".{key}.", suffix=_TEMP_SUFFIX
+        )
         temp_path = Path(temp_name)
         try:
             with os.fdopen(descriptor, "wb") as handle:
@@ -248,10 +249,14 @@ class AudioCache:
         with self._lock:
             with os.scandir(self._directory) as entries:
                 for entry in entries:
-                    if entry.name.endswith(_SUFFIX) and _KEY_PATTERN.fullmatch(entry.name[: -len(_SUFFIX)]):
+                    if _is_entry_name(entry.name):
                         _unlink(Path(entry.path))
             self._index.clear()
             self._total = 0
+
+
+def _is_entry_name(name: str) -> bool:
+    return name.endswith(_SUFFIX) and _KEY_PATTERN.fullmatch(name[: -len(_SUFFIX)]) is not None
 
 
 def _unlink(path: Path) -> None:

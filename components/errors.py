@@ -158,3 +158,12 @@ def status_error(status_code: int, detail: str = "") -> BackendStatusError:
     if cls is None:
         cls = ServerError if status_code >= 500 else BackendStatusError
     return cls(status_code, detail)
+
+
+def markdown_table() -> str:
+    """The README's error table, from the same mapping `status_error` uses."""
+    rows = ["| HTTP status | error | what the page says to do | retried |", "|---|---|---|---|"]
+    for status, cls in _STATUS_CLASSES.items():
+        retried = "yes, with backoff" if status in (429, 502, 504) else "no"
+        rows.append(f"| {status} | `{cls.__name__}` | {cls.advice} | {retried} |")
+    return "\n".join(rows)

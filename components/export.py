@@ -1,4 +1,4 @@
-"""Turn a synthesized clip into a downloadable file: WAV, FLAC, MP3 or OGG/Opus, optionally loudness-normalised."""
+"""Encode a synthesized clip as a WAV, FLAC, MP3 or OGG/Opus download, optionally normalised."""
 
 from __future__ import annotations
 
@@ -81,7 +81,8 @@ def _normalise_loudness(samples: np.ndarray, sample_rate: int, target_lufs: floa
         loudness = meter.integrated_loudness(samples.astype(np.float64))
         if not math.isfinite(loudness):
             return samples  # silence (or below the absolute gate): nothing to normalise
-        return pyln.normalize.loudness(samples.astype(np.float64), loudness, target_lufs).astype(np.float32)
+        normalised = pyln.normalize.loudness(samples.astype(np.float64), loudness, target_lufs)
+    return normalised.astype(np.float32)
 
 
 def _limit_peak(samples: np.ndarray, ceiling_dbfs: float = PEAK_CEILING_DBFS) -> np.ndarray:
@@ -112,7 +113,8 @@ def export_audio(
     does not support are resampled to 48 kHz.
     """
     name = _check_format(fmt)
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+    is_integer = isinstance(sample_rate, (int, np.integer)) and not isinstance(sample_rate, bool)
+    if not is_integer or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     sample_rate = int(sample_rate)
     audio = np.asarray(samples, dtype=np.float32)
@@ -141,7 +143,8 @@ def export_audio(
     audio = np.clip(audio, -1.0, 1.0)
 
     if name == "ogg":
-        audio = np.concatenate([audio, np.zeros(round(rate * _OPUS_TAIL_PAD_SECONDS), dtype=np.float32)])
+        silence = np.zeros(round(rate * _OPUS_TAIL_PAD_SECONDS), dtype=np.float32)
+        audio = np.concatenate([audio, silence])
 
     container, subtype = _SOUNDFILE_FORMATS[name]
     buffer = io.BytesIO()
@@ -150,7 +153,8 @@ def export_audio(
 
 
 def _slug(text: str, max_words: int | None = None) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    ascii_text = folded.lower()
     words = ascii_text.split()
     if max_words is not None:
         words = words[:max_words]

@@ -58,13 +58,15 @@ class LaunchedApp:
         self.demo = build_demo(settings)
         self.demo.launch(prevent_thread_lock=True, quiet=True, server_port=_free_port())
         self.url = self.demo.local_url
-        self.client = Client(self.url, verbose=False, download_files=False)
+        # Files are downloaded, as a real API caller gets them.
+        self.client = Client(self.url, verbose=False, download_files=tempfile.mkdtemp())
 
-    def synthesize(self, text: str = "Hello there.", **overrides: object) -> tuple:
+    def synthesize(self, *text: str, **overrides: object) -> tuple:
+        """Call /synthesize with the documented defaults for every argument not given."""
         from components.parameters import defaults
 
         arguments = {
-            "text": text,
+            "text": text[0] if text else "Hello there.",
             "reference_audio": None,
             "reference_audio_url": "",
             **defaults(),

@@ -94,6 +94,7 @@ class ContractState:
     valid_keys: set[str] = field(default_factory=lambda: {"test-key"})
     audio_format: str = "wav"  # wav, mp3, json-base64, json-data-uri, json-url
     latency_scale: float = 0.0
+    extra_latency: dict[str, float] = field(default_factory=dict)  # text -> extra seconds
     credits: float = 100.0
     # Behaviours for the next requests, consumed one per request, e.g. "status:429",
     # "status:429:retry-after=0.2" (one header at most), "stall", "reset", "empty", "garbage", "json-no-audio",
@@ -175,6 +176,7 @@ class ContractHandler(BaseHTTPRequestHandler):
         if problem:
             return self._send_json(400, {"error": problem})
         time.sleep(modelled_latency(body["text"], self.state.latency_scale))
+        time.sleep(self.state.extra_latency.get(body["text"], 0.0))
         return self._respond_with_audio(body, behaviour)
 
     def _respond_with_audio(self, body: dict[str, Any], behaviour: str) -> int:

@@ -13,7 +13,13 @@ import pytest
 from components.cache import AudioCache, cache_key
 
 URL = "https://api.example.test/v1/chatterbox-tts"
-FIELDS = {"text": "Hello there.", "exaggeration": 0.5, "cfg_weight": 0.5, "seed": 42, "temperature": 0.8}
+FIELDS = {
+    "text": "Hello there.",
+    "exaggeration": 0.5,
+    "cfg_weight": 0.5,
+    "seed": 42,
+    "temperature": 0.8,
+}
 HEADER = len(b"CHBX1\n") + 32  # magic + sha256 digest
 
 
@@ -112,7 +118,8 @@ def test_miss_then_hit_round_trip(tmp_path: Path) -> None:
     cache.put(key, audio)
     assert key in cache
     assert cache.get(key) == audio
-    assert cache.size_bytes == len(audio) + HEADER == (tmp_path / "cache" / f"{key}.clip").stat().st_size
+    on_disk = (tmp_path / "cache" / f"{key}.clip").stat().st_size
+    assert cache.size_bytes == len(audio) + HEADER == on_disk
 
 
 def test_put_same_key_twice_counts_once(tmp_path: Path) -> None:
@@ -229,7 +236,9 @@ def test_unrelated_files_are_left_alone(tmp_path: Path) -> None:
     assert clip_files(tmp_path) == []
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "A" * 64, "g" * 64, "0" * 63, "0" * 65, "../" + "0" * 61])
+@pytest.mark.parametrize(
+    "bad", ["", "abc", "A" * 64, "g" * 64, "0" * 63, "0" * 65, "../" + "0" * 61]
+)
 def test_malformed_keys_are_refused(tmp_path: Path, bad: str) -> None:
     cache = AudioCache(tmp_path, max_bytes=1_000_000)
     with pytest.raises(ValueError):
@@ -339,7 +348,9 @@ def assert_index_matches_disk(cache: AudioCache, directory: Path) -> None:
     assert AudioCache(directory, max_bytes=cache.max_bytes).size_bytes == cache.size_bytes
 
 
-def test_eviction_waits_for_a_get_in_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eviction_waits_for_a_get_in_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Deterministic interleaving: while get(A) is between reading A and recording the hit,
     # another thread puts two entries, which would evict A. The lock must make it wait;
     # otherwise A's file is gone but get re-indexes it and the size no longer matches the disk.
@@ -375,7 +386,9 @@ ROUNDS = 5
 
 @pytest.mark.usefixtures("fast_thread_switching")
 @pytest.mark.parametrize("round_", range(ROUNDS))
-def test_concurrent_puts_and_gets_of_distinct_keys_stay_consistent(tmp_path: Path, round_: int) -> None:
+def test_concurrent_puts_and_gets_of_distinct_keys_stay_consistent(
+    tmp_path: Path, round_: int
+) -> None:
     clip = 2000
     cap = 6 * (clip + HEADER)  # far fewer than the 8 * 60 entries written: eviction races too
     cache = AudioCache(tmp_path, max_bytes=cap)

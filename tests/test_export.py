@@ -1,4 +1,4 @@
-"""Tests for components.export: every format decodes back, loudness targets, peak guard, file names."""
+"""Tests for components.export: every format decodes back, loudness, peak guard, file names."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ LOSSY = ("mp3", "ogg")
 CEILING = 10 ** (-1 / 20)  # -1 dBFS
 
 
-def speechlike(seconds: float = 1.5, rate: int = RATE, level: float = 0.25, seed: int = 0) -> np.ndarray:
+def speechlike(
+    seconds: float = 1.5, rate: int = RATE, level: float = 0.25, seed: int = 0
+) -> np.ndarray:
     """Harmonics of a wobbling 140 Hz voice plus a little noise, fading in and out like a take."""
     rng = np.random.default_rng(seed)
     t = np.arange(round(seconds * rate)) / rate
@@ -73,7 +75,12 @@ def test_default_format_is_wav() -> None:
 
 @pytest.mark.parametrize(
     ("fmt", "container", "subtype"),
-    [("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_16"), ("mp3", "MP3", "MPEG_LAYER_III"), ("ogg", "OGG", "OPUS")],
+    [
+        ("wav", "WAV", "PCM_16"),
+        ("flac", "FLAC", "PCM_16"),
+        ("mp3", "MP3", "MPEG_LAYER_III"),
+        ("ogg", "OGG", "OPUS"),
+    ],
 )
 def test_each_format_uses_the_promised_codec(fmt: str, container: str, subtype: str) -> None:
     info = sf.info(io.BytesIO(export_audio(speechlike(0.5), RATE, fmt)))
@@ -90,7 +97,7 @@ def test_lossy_round_trip_keeps_rate_duration_and_sound(fmt: str, seconds: float
     # Same signal, not just the same length: the decoded clip tracks the input closely.
     n = min(len(x), len(y))
     residual = np.sqrt(np.mean((y[:n] - x[:n]) ** 2)) / np.sqrt(np.mean(x[:n] ** 2))
-    assert residual < 0.35
+    assert residual < 0.2  # measured about 0.06 (MP3) and 0.10 (Opus)
 
 
 def test_opus_tail_is_not_garbled_when_the_clip_ends_on_a_frame_boundary() -> None:
@@ -104,12 +111,15 @@ def test_opus_tail_is_not_garbled_when_the_clip_ends_on_a_frame_boundary() -> No
     assert np.max(np.abs(y)) < 0.6
 
 
-@pytest.mark.parametrize(("fmt", "source_rate"), [("ogg", 22050), ("ogg", 44100), ("mp3", 96000), ("mp3", 20000)])
+@pytest.mark.parametrize(
+    ("fmt", "source_rate"), [("ogg", 22050), ("ogg", 44100), ("mp3", 96000), ("mp3", 20000)]
+)
 def test_rates_the_codec_refuses_are_resampled_to_48k(fmt: str, source_rate: int) -> None:
     seconds = 1.2
     t = np.arange(round(seconds * source_rate)) / source_rate
     tone = 1000.0
-    x = (0.4 * np.sin(2 * np.pi * tone * t) * np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)).astype(np.float32)
+    fade = np.minimum(1.0, np.minimum(t, t[-1] - t) / 0.02)
+    x = (0.4 * np.sin(2 * np.pi * tone * t) * fade).astype(np.float32)
     y, rate = decode(export_audio(x, source_rate, fmt))
     assert rate == 48000
     assert abs(len(y) / rate - seconds) <= 0.060
@@ -211,7 +221,8 @@ def test_clip_shorter_than_a_loudness_block_is_not_normalised() -> None:
 
 
 def test_silence_with_a_target_stays_silent() -> None:
-    y, _ = decode(export_audio(np.zeros(RATE * 2, dtype=np.float32), RATE, "wav", target_lufs=-16.0))
+    silence = np.zeros(RATE * 2, dtype=np.float32)
+    y, _ = decode(export_audio(silence, RATE, "wav", target_lufs=-16.0))
     assert not np.any(y)
 
 
@@ -225,7 +236,8 @@ def test_filename_shape() -> None:
 
 
 def test_filename_unicode_text_is_folded_to_ascii_and_limited_to_six_words() -> None:
-    name = export_filename("Héllo, Wörld! Ça va? Über naïve façade: seven eight", 7, "Narrator (Calm)", "mp3")
+    text = "Héllo, Wörld! Ça va? Über naïve façade: seven eight"
+    name = export_filename(text, 7, "Narrator (Calm)", "mp3")
     assert name == "chatterbox_hello-world-ca-va-uber-naive_seed7_narrator-calm.mp3"
 
 
@@ -234,7 +246,9 @@ def test_filename_falls_back_to_take(text: str) -> None:
     assert export_filename(text, 3, None, "flac") == "chatterbox_take_seed3.flac"
 
 
-@pytest.mark.parametrize("text", ["Supercalifragilisticexpialidocious " * 3, "a" * 39 + " cut here", "-- " + "b" * 60])
+@pytest.mark.parametrize(
+    "text", ["Supercalifragilisticexpialidocious " * 3, "a" * 39 + " cut here", "-- " + "b" * 60]
+)
 def test_filename_slug_is_at_most_40_chars_and_not_edged_with_dashes(text: str) -> None:
     name = export_filename(text, 1, None, "ogg")
     slug = name.removeprefix("chatterbox_").removesuffix("_seed1.ogg")
@@ -243,7 +257,8 @@ def test_filename_slug_is_at_most_40_chars_and_not_edged_with_dashes(text: str) 
 
 
 @pytest.mark.parametrize(
-    "preset", ["../../etc/passwd", "..\\..\\Windows\\evil", "/abs/path", "C:\\x", "a/b\\c", ".hidden"]
+    "preset",
+    ["../../etc/passwd", "..\\..\\Windows\\evil", "/abs/path", "C:\\x", "a/b\\c", ".hidden"],
 )
 def test_filename_never_contains_a_path(preset: str) -> None:
     name = export_filename("see ../ and \\ here/there", 5, preset, "wav")

@@ -1,0 +1,198 @@
+"""Long text end to end against the loopback server: order, parallelism, 429s, joins, failures."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from components.cache import AudioCache
+from components.errors import BadRequestError
+from components.parameters import defaults
+from components.segmind_client import SegmindClient
+from components.synthesis import (
+    OUTPUT_SAMPLE_RATE,
+    ChunkAudio,
+    ChunkFailed,
+    Synthesizer,
+    Take,
+    TakeRequest,
+    Voice,
+    fade_edges,
+)
+from tests.conftest import TEST_KEY
+from tests.contract_server import word_frequency
+
+SENTENCES = [
+    "Dr. Smith arrived at 9.30 a.m. with the results.",
+    "Nobody expected the numbers to be that good!",
+    "She paused, looked around the room, and smiled.",
+    "Was it luck, or was it years of careful work?",
+    "The committee, after a long debate, agreed to fund the next phase.",
+    "Outside, the rain kept falling on the old stone bridge.",
+    "Everyone went home early that evening.",
+]
+
+
+def passage(sentences: int, paragraph_every: int = 0) -> str:
+    parts = []
+    for i in range(sentences):
+        parts.append(SENTENCES[i % len(SENTENCES)])
+        if paragraph_every and (i + 1) % paragraph_every == 0:
+            parts.append("\n\n")
+        else:
+            parts.append(" ")
+    return "".join(parts).strip()
+
+
+def synthesizer(settings, cache=None, concurrency=8, max_retries=3) -> Synthesizer:
+    client = SegmindClient(
+        settings.api_url,
+        read_timeout=10,
+        max_retries=max_retries,
+        backoff_seconds=0.02,
+        max_backoff_seconds=0.3,
+    )
+    return Synthesizer(client, cache, chunk_chars=300, max_concurrency=concurrency)
+
+
+def take_request(text: str) -> TakeRequest:
+    return TakeRequest.build(text, defaults(), Voice(), max_chars=10_000)
+
+
+def run(synth: Synthesizer, text: str) -> tuple[list[ChunkAudio], Take, list[float]]:
+    started = time.monotonic()
+    events, times = [], []
+    for event in synth.stream(take_request(text), TEST_KEY):
+        events.append(event)
+        times.append(time.monotonic() - started)
+    *chunks, take = events
+    return chunks, take, times
+
+
+def spoken_frequencies(samples: np.ndarray) -> list[float]:
+    """The pitch of each tone burst (simulated word) in a stitched take, in order."""
+    window = int(0.01 * OUTPUT_SAMPLE_RATE)
+    envelope = np.convolve(np.abs(samples), np.ones(window) / window, mode="same")
+    loud = envelope > 0.02
+    edges = np.flatnonzero(np.diff(loud.astype(np.int8)))
+    starts, ends = edges[::2] + 1, edges[1::2] + 1
+    bursts = []
+    for start, end in zip(starts, ends):
+        if end - start < 0.05 * OUTPUT_SAMPLE_RATE:  # a burst's quiet shoulders, not a word
+            continue
+        segment = samples[start:end] * np.hanning(end - start)
+        spectrum = np.abs(np.fft.rfft(segment, n=OUTPUT_SAMPLE_RATE))  # 1 Hz bins
+        bursts.append(float(np.argmax(spectrum)))
+    return bursts
+
+
+def test_every_word_is_spoken_once_in_order(settings, contract_server):
+    text = passage(30, paragraph_every=8)
+    chunks, take, _ = run(synthesizer(settings), text)
+    assert [c.index for c in chunks] == list(range(len(chunks))) and len(chunks) >= 6
+    expected = [word_frequency(word, 42) for word in text.split()]
+    heard = spoken_frequencies(take.clip.samples)
+    assert len(heard) == len(expected)
+    assert np.allclose(heard, expected, atol=8)
+
+
+def test_chunks_stream_in_text_order_even_when_a_later_one_finishes_first(settings, contract_server):
+    contract_server.state.extra_latency = {SENTENCES[0]: 0.6}  # chunk 0 is the first sentence
+    chunks, take, times = run(synthesizer(settings), passage(24))
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    finished = sorted(contract_server.state.synthesis_requests(), key=lambda r: r.finished)
+    assert finished[-1].body["text"] == SENTENCES[0]  # chunk 0 really came back last
+    stitched = np.concatenate([c.samples for c in chunks])
+    assert np.array_equal(stitched, take.clip.samples)
+
+
+def test_stitched_duration_is_the_chunks_plus_pauses(settings, contract_server):
+    chunks, take, _ = run(synthesizer(settings), passage(10))
+    assert take.clip.duration == pytest.approx(sum(len(c.samples) for c in chunks) / OUTPUT_SAMPLE_RATE)
+    words = len(passage(10).split())
+    assert 0.2 * words < take.clip.duration < 0.3 * words + 0.5 * len(chunks)
+
+
+def test_chunks_are_requested_concurrently(settings, contract_server):
+    contract_server.state.latency_scale = 0.02
+    chunks, take, times = run(synthesizer(settings, concurrency=8), passage(40))
+    calls = contract_server.state.synthesis_requests()
+    assert len(calls) == len(chunks) == take.calls_made >= 6
+    assert contract_server.state.peak_in_flight >= 6
+    one_call_after_another = sum(r.finished - r.started for r in calls)
+    assert take.seconds < 0.5 * one_call_after_another
+    assert times[0] < 0.6 * take.seconds  # the first chunk plays long before the take is done
+
+
+def test_every_chunk_shares_voice_parameters_and_seed(settings, contract_server):
+    run(synthesizer(settings), passage(12))
+    bodies = [r.body for r in contract_server.state.synthesis_requests()]
+    assert len(bodies) > 2
+    assert all({k: v for k, v in b.items() if k != "text"} == defaults() for b in bodies)
+
+
+def test_a_burst_of_429s_ends_in_a_finished_take(settings, contract_server):
+    contract_server.state.max_in_flight = 2  # Segmind says 429 to a third concurrent call
+    contract_server.state.latency_scale = 0.01
+    synth = synthesizer(settings, concurrency=8, max_retries=6)
+    chunks, take, _ = run(synth, passage(40))
+    statuses = [r.status for r in contract_server.state.synthesis_requests()]
+    assert statuses.count(429) > 0
+    assert statuses.count(200) == len(chunks) == take.chunks
+
+
+def test_a_failed_chunk_is_named_and_the_others_are_not_paid_twice(settings, contract_server, tmp_path):
+    cache = AudioCache(tmp_path / "cache", 100_000_000)
+    synth = synthesizer(settings, cache=cache)
+    text = passage(12)
+    contract_server.state.script.append("status:400")
+    with pytest.raises(ChunkFailed) as failed:
+        run(synth, text)
+    assert isinstance(failed.value.cause, BadRequestError)
+    message = str(failed.value)
+    assert f"Part {failed.value.index + 1} of " in message and "The other parts are kept" in message
+    chunk_count = len(synth.plan(text))
+    deadline = time.monotonic() + 10  # calls still in flight when the take failed get cached
+    while contract_server.state.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    paid_first = sum(r.status == 200 for r in contract_server.state.synthesis_requests())
+    _, take, _ = run(synth, text)
+    assert take.chunks == chunk_count
+    assert take.from_cache == paid_first and take.calls_made == chunk_count - paid_first
+    paid_texts = [r.body["text"] for r in contract_server.state.synthesis_requests() if r.status == 200]
+    assert sorted(paid_texts) == sorted(set(paid_texts))  # no chunk was paid for twice
+
+
+def test_fades_remove_the_click_of_a_clip_cut_mid_waveform():
+    t = np.arange(OUTPUT_SAMPLE_RATE) / OUTPUT_SAMPLE_RATE
+    cut = (0.8 * np.sin(2 * np.pi * 220 * t + 1.0)).astype(np.float32)  # starts and ends loud
+    pause = np.zeros(2400, np.float32)
+    raw_join = np.concatenate([cut, pause, cut])
+    faded = fade_edges(cut, OUTPUT_SAMPLE_RATE)
+    join = np.concatenate([faded, pause, faded])
+    assert np.max(np.abs(np.diff(raw_join))) > 0.5  # the control: an unfaded join clicks
+    assert np.max(np.abs(np.diff(join))) < 0.05  # no step larger than the waveform's own slope
+    assert abs(faded[0]) < 1e-6 and abs(faded[-1]) < 1e-6
+
+
+def test_joins_in_a_real_take_start_and_end_in_silence(settings, contract_server):
+    chunks, take, _ = run(synthesizer(settings), passage(14))
+    for chunk in chunks[:-1]:
+        assert abs(chunk.samples[0]) < 1e-3 and np.max(np.abs(chunk.samples[-100:])) < 1e-3
+    assert np.max(np.abs(np.diff(take.clip.samples))) < 0.25  # nothing steeper than a 1.5 kHz tone
+
+
+def test_paragraph_breaks_pause_longer_than_sentences(settings, contract_server):
+    from components.synthesis import PAUSE_SECONDS
+
+    text = passage(16, paragraph_every=4)
+    chunks, _, _ = run(synthesizer(replace(settings)), text)
+    plan = synthesizer(settings).plan(text)
+    for piece, chunk in zip(chunks, plan):
+        silent_tail = len(piece.samples) - 1 - np.flatnonzero(np.abs(piece.samples) > 1e-4)[-1]
+        assert silent_tail / OUTPUT_SAMPLE_RATE >= PAUSE_SECONDS[chunk.pause_after]
+    assert "paragraph" in {c.pause_after for c in plan}
+    assert PAUSE_SECONDS["paragraph"] > PAUSE_SECONDS["sentence"]
