@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
-import statistics
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +24,6 @@ BENCH_KEY = "bench-key"
 SAMPLE_TEXT = (
     "Welcome to Chatterbox TTS, where your text turns into captivating audio effortlessly."
 )
-
 
 
 def isolated_environment(api_url: str, workdir: str) -> dict[str, str]:
@@ -99,12 +97,14 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def median(values: Iterable[float]) -> float:
-    return statistics.median(values)
-
-
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A GitHub-flavoured Markdown table: the first column left-aligned, the rest right-aligned."""
-    lines = ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+    """A GitHub-flavoured Markdown table; columns of words left-aligned, of numbers right."""
+
+    def wordy(cell: object) -> bool:
+        text = str(cell)
+        return bool(text) and not (text[0].isdigit() or text[0] in "≈—-+")
+
+    align = ["---" if any(wordy(row[i]) for row in rows) else "---:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)

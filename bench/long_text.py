@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -33,7 +34,6 @@ from bench._common import (  # noqa: E402
     bench_settings,
     contract_server,
     markdown_table,
-    median,
     reset_log,
 )
 from components.parameters import defaults  # noqa: E402
@@ -124,8 +124,8 @@ def median_run(server: ContractServer, synthesizer: Synthesizer, text: str, repe
     runs = [run(server, synthesizer, text) for _ in range(repeat)]
     return Run(
         runs[0].chunks,
-        median(r.wall for r in runs),
-        median(r.first_audio for r in runs),
+        statistics.median(r.wall for r in runs),
+        statistics.median(r.first_audio for r in runs),
         runs[0].calls,
         max(r.peak_in_flight for r in runs),
     )

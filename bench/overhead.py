@@ -47,7 +47,6 @@ from bench._common import (  # noqa: E402
     free_port,
     isolated_environment,
     markdown_table,
-    median,
     percentile,
     request_body,
     reset_log,
@@ -151,7 +150,7 @@ def measure_requests(
     results = {}
     try:
         for label, call in (
-            ("(a) direct requests Session.post", direct),
+            ("(a) direct requests.post (Session)", direct),
             ("(b) SegmindClient.synthesize", through_client),
             ("(c) app via gradio_client", through_app),
         ):
@@ -176,8 +175,8 @@ def main() -> None:
     parser.add_argument("--startups", type=int, default=3, help="fresh-process starts (3)")
     args = parser.parse_args()
 
-    with contract_server(args.scale) as server, \
-            tempfile.TemporaryDirectory(prefix="chatterbox-bench-", ignore_cleanup_errors=True) as workdir:
+    workspace = tempfile.TemporaryDirectory(prefix="chatterbox-bench-", ignore_cleanup_errors=True)
+    with contract_server(args.scale) as server, workspace as workdir:
         startups = [startup_seconds(server.url) for _ in range(args.startups)]
         results = measure_requests(server, args.requests, args.warmup, workdir)
 
@@ -196,7 +195,7 @@ def main() -> None:
     print(f"## Start-up (fresh process to first HTTP 200 on /, {args.startups} runs)\n")
     print(markdown_table(
         ["measure", "median (s)", "min (s)", "max (s)"],
-        [[f"`python -c \"{STARTUP_CODE}\"`", f"{median(startups):.2f}",
+        [[f"`python -c \"{STARTUP_CODE}\"`", f"{statistics.median(startups):.2f}",
           f"{min(startups):.2f}", f"{max(startups):.2f}"]],
     ))
 

@@ -10,19 +10,28 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from components.audio import prepare_reference
 from components.cache import AudioCache
 from components.errors import ChatterboxError, InvalidInput, MissingAPIKey
+from components.history import TakeRecord, TakeStore, matching_preset
 from components.limits import DailyCallBudget, VisitorRateLimit
 from components.parameters import SEED_MAX
+from components.presets import load_presets
 from components.safe_url import validate_reference_url
 from components.segmind_client import SegmindClient
 from components.settings import Settings
 from components.synthesis import ChunkAudio, Synthesizer, Take, TakeRequest, Voice
 
 log = logging.getLogger("chatterbox.requests")
+
+
+@dataclass(frozen=True)
+class FinishedTake:
+    take: Take
+    record: TakeRecord
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,8 @@ class Playground:
         )
         self.rate_limit = VisitorRateLimit(settings.visitor_calls_per_hour)
         self.budget = DailyCallBudget(settings.daily_call_budget)
+        self.takes = TakeStore(self.cache, settings.api_url)
+        self.presets = load_presets(Path(settings.presets_dir)) if settings.presets_dir else load_presets()
 
     @property
     def owner_key_available(self) -> bool:
@@ -148,7 +159,7 @@ class Playground:
         voice: Voice,
         visitor_key: Any,
         visitor: str,
-    ) -> Iterator[ChunkAudio | Take]:
+    ) -> Iterator[ChunkAudio | FinishedTake]:
         """Validate everything first, then stream the take; nothing invalid is ever sent."""
         request = TakeRequest.build(text, parameters, voice, self.settings.max_text_chars)
         api_key, is_owner_key = self.api_key_for(visitor_key)
@@ -168,7 +179,9 @@ class Playground:
                         "cached": event.from_cache,
                         "audio_seconds": round(event.clip.duration, 2),
                     }
-                yield event
+                    yield FinishedTake(event, self._record(event, request))
+                else:
+                    yield event
         except ChatterboxError as error:
             outcome = {"status": "error", "error": type(error).__name__}
             raise
@@ -188,6 +201,21 @@ class Playground:
                     }
                 )
             )
+
+    def _record(self, take: Take, request: TakeRequest) -> TakeRecord:
+        """Keep a finished take (and its uploaded voice) so it replays and restores for free."""
+        voice = request.voice
+        return TakeRecord(
+            take_id=self.takes.save_take(take.chunk_keys, take.clip),
+            created=time.time(),
+            text=request.text,
+            parameters=dict(request.parameters),
+            preset=matching_preset(request.parameters, self.presets),
+            voice_label=voice.label,
+            voice_url=voice.payload if voice.payload and voice.audio is None else "",
+            voice_id=self.takes.save_voice(voice.audio) if voice.audio else "",
+            seconds=round(take.clip.duration, 2),
+        )
 
     def close(self) -> None:
         self.client.close()

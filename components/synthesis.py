@@ -119,6 +119,7 @@ class ChunkAudio:
 class Take:
     clip: Clip
     seed: int
+    chunk_keys: tuple[str, ...]  # cache keys, which also name the take
     chunks: int
     calls_made: int
     from_cache: int
@@ -239,6 +240,7 @@ class Synthesizer:
         yield Take(
             clip=Clip(np.concatenate(pieces), OUTPUT_SAMPLE_RATE),
             seed=int(request.parameters["seed"]),
+            chunk_keys=tuple(keys),
             chunks=total,
             calls_made=calls_made,
             from_cache=len(cached),

@@ -6,22 +6,28 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from components.audio import OUTPUT_SAMPLE_RATE, encode_wav
 from components.errors import ChatterboxError
+from components.export import DEFAULT_EXPORT_FORMAT, EXPORT_FORMATS, export_audio, export_filename
+from components.history import TakeRecord, append_record, load_records
 from components.parameters import SEED, SLIDER_PARAMETERS
-from components.playground import Playground, choose_voice, resolve_seed
-from components.presets import Preset, load_presets
+from components.playground import FinishedTake, Playground, choose_voice, resolve_seed
+from components.presets import Preset
 from components.settings import Settings
 from components.synthesis import Take
 
 SAMPLE_TEXT = (
     "Welcome to Chatterbox TTS, where your text turns into captivating audio effortlessly."
 )
+LOUDNESS_TARGETS = {
+    "As generated": None,
+    "-16 LUFS (podcast)": -16.0,
+    "-23 LUFS (broadcast)": -23.0,
+}
 _OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-takes-")
 
 
@@ -72,8 +78,16 @@ def _preset_js(preset: Preset) -> str:
     return f"() => {json.dumps(values)}"
 
 
+def _write_file(data: bytes, name: str) -> str:
+    """A file for Gradio to serve; its own folder so the download keeps a readable name."""
+    path = os.path.join(tempfile.mkdtemp(dir=_OUTPUT_DIR), name)
+    with open(path, "wb") as file:
+        file.write(data)
+    return path
+
+
 def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
-    presets = load_presets(Path(settings.presets_dir)) if settings.presets_dir else load_presets()
+    presets = playground.presets
     key_hint = (
         "Optional: the owner's key is used when this is empty."
         if playground.owner_key_available
@@ -166,6 +180,46 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     label="Seed used", precision=0, interactive=False, elem_id="seed-used"
                 )
 
+        with gr.Accordion("Takes this session", open=True, elem_id="takes"):
+            gr.Markdown(
+                "Every take is kept: replaying one costs nothing. Pick a take to play or "
+                "download it, put its settings back, compare two side by side, or export it."
+            )
+            # Only small records live in the browser; the audio stays in the server's cache.
+            # The secret is visible to the page (Gradio encrypts client-side); it is fixed only
+            # so the list survives an app restart. Records are validated when they come back.
+            history = gr.BrowserState(
+                [], storage_key="chatterbox-playground-takes", secret="chatterbox-playground"
+            )
+            with gr.Row():
+                take_a = gr.Dropdown(label="Take A", choices=[], elem_id="take-a")
+                take_b = gr.Dropdown(label="Take B (compare)", choices=[], elem_id="take-b")
+            with gr.Row():
+                player_a = gr.Audio(
+                    label="A", type="filepath", interactive=False, buttons=["download"],
+                    elem_id="player-a",
+                )
+                player_b = gr.Audio(
+                    label="B", type="filepath", interactive=False, buttons=["download"],
+                    elem_id="player-b",
+                )
+            with gr.Row(equal_height=True):
+                restore = gr.Button("Use A's settings", size="sm", elem_id="restore")
+                export_format = gr.Radio(
+                    [(f"{name.upper()}", name) for name in EXPORT_FORMATS],
+                    value=DEFAULT_EXPORT_FORMAT,
+                    label="Export format",
+                    elem_id="export-format",
+                )
+                loudness = gr.Dropdown(
+                    list(LOUDNESS_TARGETS), value="As generated", label="Loudness",
+                    elem_id="loudness",
+                )
+                export = gr.Button("Export A", size="sm", elem_id="export")
+            exported = gr.File(label="Exported file", interactive=False, elem_id="exported")
+            takes_note = gr.Markdown(elem_id="takes-note")
+        last_record = gr.State(None)
+
         slider_list = list(sliders.values())
         for button, preset in preset_buttons:
             # Client-side: a preset only moves sliders, so it needs no server round trip.
@@ -220,26 +274,20 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     text, parameters, choice.voice, api_key, _visitor(request)
                 )
                 for event in events:
-                    if isinstance(event, Take):
-                        path = os.path.join(
-                            tempfile.mkdtemp(dir=_OUTPUT_DIR), "chatterbox-take.wav"
+                    if isinstance(event, FinishedTake):
+                        take = event.take
+                        path = _write_file(
+                            encode_wav(take.clip.samples, OUTPUT_SAMPLE_RATE), "chatterbox-take.wav"
                         )
-                        with open(path, "wb") as file:
-                            file.write(encode_wav(event.clip.samples, OUTPUT_SAMPLE_RATE))
-                        yield path, _details(event), event.seed, gr.skip(), note
+                        yield path, _details(take), take.seed, gr.skip(), note, event.record
                     else:
                         progress((event.index + 1, event.total), desc="Generating parts")
                         status = f"Part {event.index + 1} of {event.total} ready…"
-                        yield (
-                            gr.skip(),
-                            status,
-                            gr.skip(),
-                            encode_wav(event.samples, OUTPUT_SAMPLE_RATE),
-                            note,
-                        )
+                        chunk = encode_wav(event.samples, OUTPUT_SAMPLE_RATE)
+                        yield gr.skip(), status, gr.skip(), chunk, note, gr.skip()
             except ChatterboxError as error:
                 # The last take stays in the player: an error never costs a paid take.
-                yield gr.skip(), f"**Error:** {error}", gr.skip(), gr.skip(), note
+                yield gr.skip(), f"**Error:** {error}", gr.skip(), gr.skip(), note, gr.skip()
                 raise gr.Error(str(error), print_exception=False) from None
 
         generate.click(
@@ -258,7 +306,96 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                 random_seed,
                 api_key,
             ],
-            outputs=[player, details, seed_used, live, voice_note],
+            outputs=[player, details, seed_used, live, voice_note, last_record],
             api_name="synthesize",
+        ).success(
+            remember_take,
+            [last_record, history],
+            [history, take_a, take_b],
+            api_visibility="private",
+        )
+
+        demo.load(show_takes, history, [take_a, take_b], api_visibility="private")
+
+        def play(take_id: str | None) -> tuple[Any, str]:
+            if not take_id:
+                return None, ""
+            clip = playground.takes.load_take(take_id)
+            if clip is None:
+                return None, "That take is no longer in the cache; generate it again to hear it."
+            return _write_file(encode_wav(clip.samples, clip.sample_rate), "chatterbox-take.wav"), ""
+
+        take_a.change(play, take_a, [player_a, takes_note], api_visibility="private")
+        take_b.change(play, take_b, [player_b, takes_note], api_visibility="private")
+
+        def use_settings(take_id: str | None, stored: Any) -> list[Any]:
+            record = _find(stored, take_id)
+            if record is None:
+                return [gr.skip()] * (len(slider_list) + 6) + ["Pick a take in A first."]
+            voice_path, note = None, f"Settings of take “{record.text[:40]}” restored."
+            if record.voice_id:
+                wav = playground.takes.load_voice(record.voice_id)
+                if wav is None:
+                    note += " Its uploaded voice is no longer cached: upload it again."
+                else:
+                    voice_path = _write_file(wav, "reference-voice.wav")
+            return [
+                record.text,
+                *(record.parameters[p.name] for p in SLIDER_PARAMETERS),
+                record.parameters["seed"],
+                False,
+                voice_path,
+                record.voice_url,
+                gr.skip(),
+                note,
+            ]
+
+        restore.click(
+            use_settings,
+            [take_a, history],
+            [text, *slider_list, seed, random_seed, reference_audio, reference_audio_url,
+             voice_note, takes_note],
+            api_visibility="private",
+        )
+
+        def export_take(take_id: str | None, stored: Any, fmt: str, target: str) -> tuple[Any, str]:
+            record = _find(stored, take_id)
+            clip = playground.takes.load_take(take_id) if record else None
+            if record is None or clip is None:
+                return None, "Pick a take in A to export (it must still be in the cache)."
+            if fmt not in EXPORT_FORMATS or target not in LOUDNESS_TARGETS:
+                return None, "Pick an export format and a loudness target from the lists."
+            data = export_audio(clip.samples, clip.sample_rate, fmt, LOUDNESS_TARGETS[target])
+            name = export_filename(record.text, int(record.parameters["seed"]), record.preset, fmt)
+            return _write_file(data, name), f"Exported {name}."
+
+        export.click(
+            export_take,
+            [take_a, history, export_format, loudness],
+            [exported, takes_note],
+            api_visibility="private",
         )
     return demo
+
+
+def _choices(stored: Any) -> list[tuple[str, str]]:
+    records = load_records(stored)
+    return [(r.label(n), r.take_id) for n, r in reversed(list(enumerate(records, start=1)))]
+
+
+def _find(stored: Any, take_id: str | None) -> TakeRecord | None:
+    return next((r for r in load_records(stored) if r.take_id == take_id), None)
+
+
+def remember_take(record: TakeRecord | None, stored: Any) -> tuple[Any, Any, Any]:
+    """Add the finished take to this browser's list and select it as A."""
+    if record is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    stored = append_record(stored, record)
+    choices = _choices(stored)
+    return stored, gr.update(choices=choices, value=record.take_id), gr.update(choices=choices)
+
+
+def show_takes(stored: Any) -> tuple[Any, Any]:
+    choices = _choices(stored)
+    return gr.update(choices=choices), gr.update(choices=choices)

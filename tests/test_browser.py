@@ -1,0 +1,446 @@
+"""The page as a person uses it: headless Chromium (Debian's) driving the launched app.
+
+Every test clicks, types, uploads and presses keys on the real page, served by the real app,
+which talks to the loopback contract server standing in for Segmind. Screenshots go to
+`artifacts/` at the repository root (gitignored) so a person can look at the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from components.parameters import PARAMETERS, SEED, SLIDER_PARAMETERS, defaults
+from components.presets import load_presets
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+LOAD_TIMEOUT = 30_000  # ms: the first page load builds Gradio's bundle cache
+TAKE_TIMEOUT = 60_000  # ms: a take against the loopback server, with room for a slow machine
+
+# The take in `#player` is a waveform player; the file it plays is the download link's target.
+PLAYER_FILE = "#player a[data-testid='download-link']"
+LIVE_AUDIO = "#live audio"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(LOAD_TIMEOUT)
+    yield page
+    context.close()
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def open_app(page, url: str) -> None:
+    """Load the page and wait until it is interactive (the Generate button is rendered)."""
+    page.goto(url)
+    expect(page.locator("#generate")).to_be_visible(timeout=LOAD_TIMEOUT)
+    expect(page.locator("#text textarea")).to_be_visible(timeout=LOAD_TIMEOUT)
+
+
+def type_text(page, text: str) -> None:
+    """Replace the Text box's content as a person would: select all, then paste."""
+    box = page.locator("#text textarea")
+    box.click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)  # one input event, like a paste
+    expect(box).to_have_value(text)
+
+
+def slider_value(page, name: str) -> float:
+    """A slider's value as shown; the range and the number box must agree."""
+    slider = page.locator(f"#slider-{name}")
+    range_value = float(slider.locator("input[type=range]").input_value())
+    number_value = float(slider.locator("input[type=number]").input_value())
+    assert range_value == pytest.approx(number_value), f"{name}: range and number box disagree"
+    return range_value
+
+
+def wait_for_take(page) -> str:
+    """Wait until the Take player holds a clip; return the clip's absolute URL."""
+    link = page.locator(PLAYER_FILE)
+    expect(link).to_have_attribute("href", re.compile(r"chatterbox-take\.wav$"), timeout=TAKE_TIMEOUT)
+    expect(page.locator("#details")).to_contain_text("s of audio", timeout=TAKE_TIMEOUT)
+    return link.get_attribute("href")
+
+
+def fetch_wav(page, url: str) -> tuple[bytes, float]:
+    response = page.request.get(url)
+    assert response.ok, f"GET {url} answered {response.status}"
+    data = response.body()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", "the take is not a WAV file"
+    info = sf.info(io.BytesIO(data))
+    return data, info.frames / info.samplerate
+
+
+def synthesis_bodies(contract_server) -> list[dict]:
+    return [r.body for r in contract_server.state.synthesis_requests()]
+
+
+def header(request, name: str) -> str | None:
+    return next((v for k, v in request.headers.items() if k.lower() == name), None)
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def visible_error(page, text: str):
+    """Where a readable error shows: Gradio's toast, or the Details text under the player."""
+    return (
+        page.locator("[data-testid='toast-body'], #details")
+        .filter(has_text=text)
+        .first
+    )
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+
+def test_page_loads_with_documented_controls(app, page):
+    open_app(page, app.url)
+    assert len(SLIDER_PARAMETERS) == 6
+    assert [p for p in PARAMETERS if not p.integer] == list(SLIDER_PARAMETERS)
+
+    # Exactly the six documented sliders, no more.
+    expect(page.locator("input[type=range]")).to_have_count(6, timeout=LOAD_TIMEOUT)
+    for parameter in SLIDER_PARAMETERS:
+        slider = page.locator(f"#slider-{parameter.name}")
+        expect(slider).to_be_visible()
+        expect(slider).to_contain_text(parameter.label)
+        range_input = slider.locator("input[type=range]")
+        expect(range_input).to_have_count(1)
+        assert float(range_input.get_attribute("min")) == parameter.minimum, parameter.name
+        assert float(range_input.get_attribute("max")) == parameter.maximum, parameter.name
+        assert float(range_input.get_attribute("step")) == pytest.approx(parameter.step)
+        assert slider_value(page, parameter.name) == pytest.approx(parameter.default)
+
+    seed = page.locator("#seed input[type=number]")
+    expect(seed).to_be_visible()
+    expect(seed).to_have_value(str(int(SEED.default)))
+    assert float(seed.get_attribute("min")) == SEED.minimum
+    assert float(seed.get_attribute("max")) == SEED.maximum
+    expect(page.locator("#seed")).to_contain_text(SEED.label)
+
+    presets = load_presets()
+    buttons = page.locator("#presets button")
+    expect(buttons).to_have_text([p.label for p in presets])
+    assert [buttons.nth(i).get_attribute("id") for i in range(len(presets))] == [
+        f"preset-{p.name}" for p in presets
+    ]
+
+    for selector in (
+        "#text textarea",
+        "#reference-audio",
+        "#reference-url textarea",
+        "#api-key input[type=password]",
+        "#random-seed input[type=checkbox]",
+        "#live",
+        "#player",
+    ):
+        expect(page.locator(selector)).to_be_visible()
+    expect(page.locator("#generate")).to_have_text("Generate")
+    expect(page.locator("#text-stats")).to_contain_text("1 call")
+
+
+def test_slider_and_presets(app, contract_server, page):
+    open_app(page, app.url)
+    temperature = next(p for p in SLIDER_PARAMETERS if p.name == "temperature")
+
+    # Keyboard: focus the range and press the arrow key, as a person tabbing through would.
+    range_input = page.locator("#slider-temperature input[type=range]")
+    range_input.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expected = temperature.default + 2 * temperature.step
+    expect(page.locator("#slider-temperature input[type=number]")).to_have_value(
+        re.compile(rf"^{re.escape(f'{expected:g}')}0*$")
+    )
+    assert slider_value(page, "temperature") == pytest.approx(expected)
+
+    # Typing in the number box moves the range too.
+    number = page.locator("#slider-top_p input[type=number]")
+    number.fill("0.9")
+    number.press("Tab")
+    expect(page.locator("#slider-top_p input[type=range]")).to_have_value("0.9")
+
+    presets = load_presets()
+    for preset in presets:
+        page.locator(f"#preset-{preset.name}").click()
+        for parameter in SLIDER_PARAMETERS:
+            want = preset.values[parameter.name]
+            expect(page.locator(f"#slider-{parameter.name} input[type=range]")).to_have_value(
+                re.compile(rf"^{re.escape(f'{float(want):g}')}(\.0*)?$")
+            )
+            assert slider_value(page, parameter.name) == pytest.approx(want), (
+                f"{preset.label}: {parameter.name}"
+            )
+
+    # What the sliders show is what is sent: Generate after the last preset.
+    page.locator("#generate").click()
+    wait_for_take(page)
+    bodies = synthesis_bodies(contract_server)
+    assert len(bodies) == 1
+    last = presets[-1]
+    for parameter in SLIDER_PARAMETERS:
+        assert bodies[0][parameter.name] == pytest.approx(last.values[parameter.name])
+
+
+def test_reference_upload_and_url(app, contract_server, page, tmp_path):
+    voice = tmp_path / "voice.wav"
+    t = np.arange(3 * 24_000) / 24_000
+    sf.write(voice, 0.3 * np.sin(2 * np.pi * 440 * t), 24_000)
+    url = "https://example.com/voice.mp3"
+
+    open_app(page, app.url)
+    page.locator("#reference-audio input[type=file]").set_input_files(str(voice))
+    # The upload is done when the component offers the uploaded file back.
+    expect(page.locator("#reference-audio a[data-testid='download-link']")).to_have_attribute(
+        "href", re.compile(r"gradio_api/file="), timeout=LOAD_TIMEOUT
+    )
+    url_box = page.locator("#reference-url textarea")
+    url_box.click()
+    page.keyboard.type(url)
+    expect(url_box).to_have_value(url)
+
+    page.locator("#generate").click()
+    wait_for_take(page)
+    note = page.locator("#voice-note")
+    expect(note).to_contain_text("Using the uploaded voice")
+    expect(note).to_contain_text("3.0 s reference")
+    expect(note).to_contain_text("URL is ignored")
+
+    bodies = synthesis_bodies(contract_server)
+    assert len(bodies) == 1
+    reference = bodies[0]["reference_audio"]
+    assert url not in reference and not reference.startswith(("http://", "https://"))
+    audio = base64.b64decode(reference, validate=True)
+    info = sf.info(io.BytesIO(audio))
+    assert info.frames / info.samplerate == pytest.approx(3.0, abs=0.1)
+
+
+def test_generate_plays_the_clip(app, contract_server, page):
+    text = "Hello from the browser test. This line should come back as a short clip."
+    words = len(text.split())
+    open_app(page, app.url)
+    type_text(page, text)
+    page.locator("#generate").click()
+
+    src = wait_for_take(page)
+    _, seconds = fetch_wav(page, src)
+    assert 0.15 * words < seconds < 0.3 * words + 1.5, f"{seconds:.2f} s for {words} words"
+    # The waveform player has loaded the same clip (it shows a non-zero duration).
+    expect(page.locator("#player time#duration")).not_to_have_text("0:00", timeout=TAKE_TIMEOUT)
+
+    details = page.locator("#details")
+    expect(details).to_contain_text(f"{seconds:.1f} s of audio")
+    expect(details).to_contain_text("seed 42")
+    expect(details).to_contain_text("credits remaining")
+    expect(page.locator("#seed-used input")).to_have_value("42")
+    expect(page.locator("#voice-note")).to_contain_text("default voice")
+
+    bodies = synthesis_bodies(contract_server)
+    assert len(bodies) == 1
+    assert bodies[0] == {"text": text, **defaults()}
+    screenshot(page, "browser-generate.png")
+
+
+def test_rejected_key_shows_a_readable_error(launch_app, settings, contract_server, page):
+    app = launch_app(replace(settings, api_key=""))
+    wrong = "sg-wrong-0a1b2c3d4e5f"
+    open_app(page, app.url)
+    expect(page.locator("#api-key")).to_contain_text("Required")
+
+    key_box = page.locator("#api-key input")
+    key_box.click()
+    page.keyboard.type(wrong)
+    page.locator("#generate").click()
+
+    expect(visible_error(page, "Check the Segmind API key")).to_be_visible(timeout=TAKE_TIMEOUT)
+    requests = contract_server.state.synthesis_requests()
+    assert len(requests) == 1 and header(requests[0], "x-api-key") == wrong
+    # The typed key stays only in the password box: not in the markup, not in any text.
+    assert wrong not in page.content()
+    assert wrong not in page.evaluate("() => document.body.innerText")
+    expect(key_box).to_have_attribute("type", "password")
+    expect(key_box).to_have_value(wrong)
+    expect(page.locator(PLAYER_FILE)).to_have_count(0)
+    screenshot(page, "browser-error.png")
+
+    # Still usable: fix the key and generate.
+    key_box.fill("")
+    key_box.click()
+    page.keyboard.type("test-key")
+    page.locator("#generate").click()
+    wait_for_take(page)
+    expect(page.locator("#details")).to_contain_text("credits remaining", timeout=TAKE_TIMEOUT)
+    assert len(contract_server.state.synthesis_requests()) == 2
+
+    # No key at all: the page says how to give one, and nothing is sent.
+    key_box.fill("")
+    page.locator("#text textarea").press("End")
+    page.keyboard.type(" Again.")
+    page.locator("#generate").click()
+    expect(visible_error(page, "SEGMIND_API_KEY")).to_be_visible(timeout=TAKE_TIMEOUT)
+    expect(page.locator("#details")).to_contain_text("No Segmind API key")
+    assert len(contract_server.state.synthesis_requests()) == 2
+
+
+SENTENCES = [
+    "The lighthouse keeper climbed the spiral stairs before dawn, counting each iron step.",
+    "Below him the harbor slept under a blanket of grey fog.",
+    "A fishing boat coughed into life somewhere beyond the breakwater.",
+    "Gulls wheeled overhead, complaining loudly about the cold.",
+    "He trimmed the wick, polished the great lens and checked the clockwork.",
+    "Forty years he had done this, and the sea had never once said thank you.",
+    "Still, he liked the quiet hour when the town had not yet woken.",
+    "Bread ovens glowed in the bakery on Quay Street.",
+    "A cat watched him from the harbormaster's window, unimpressed.",
+    "By seven the fog thinned and the islands appeared, one by one, like shy guests.",
+    "The ferry would leave at nine, carrying tourists, mail and a crate of lemons.",
+    "Nobody knew why there were always lemons.",
+    "Some said the mayor's sister ordered them for her famous marmalade.",
+    "Others swore they were ballast, a tradition older than the pier itself.",
+    "The keeper suspected the truth was more ordinary and far less interesting.",
+    "He poured his coffee, black and bitter, and sat by the western window.",
+    "Out past the rocks, a seal lifted its head and considered the morning.",
+    "Clouds stacked up on the horizon, heavy with the promise of afternoon rain.",
+    "Radio chatter crackled from the small receiver on the shelf.",
+    "A trawler reported nets full of mackerel and a torn jib.",
+    "The coast guard answered with a weather warning for the northern channel.",
+    "He wrote it all down in the logbook, in careful blue ink.",
+    "Then he closed the book, rinsed his cup and listened to the wind rising.",
+    "It would be a long night, and the light would have to burn bright.",
+    "Somewhere a child on the ferry would see it and wonder who kept it turning.",
+]
+
+
+def test_long_text_streams_then_completes(app, contract_server, page):
+    contract_server.state.latency_scale = 0.02  # about 0.9 s per 300-character call
+    passage = " ".join(SENTENCES)
+    while len(passage) < 1_950:
+        passage += " " + SENTENCES[len(passage) % len(SENTENCES)]
+    words = len(passage.split())
+    assert 1_900 <= len(passage) <= 2_300
+
+    open_app(page, app.url)
+    type_text(page, passage)
+
+    stats = page.locator("#text-stats")
+    expect(stats).to_contain_text(f"{len(passage):,} characters", timeout=LOAD_TIMEOUT)
+    match = re.search(r"(\d+) calls? .*\$(\d+\.\d\d)", stats.inner_text())
+    assert match, stats.inner_text()
+    calls, dollars = int(match.group(1)), float(match.group(2))
+    assert calls >= 7
+    assert dollars == pytest.approx(calls * app.settings.cost_per_call)
+
+    # Record, in the page, when each thing first happens (a MutationObserver misses nothing).
+    page.evaluate(
+        """() => {
+            const seen = window.__seen = {};
+            const mark = (name) => { if (!(name in seen)) seen[name] = performance.now(); };
+            const check = () => {
+                const live = document.querySelector('#live audio');
+                if (live && live.getAttribute('src')) mark('live_src');
+                if (live && !live.paused && live.currentTime > 0) mark('live_playing');
+                if (document.querySelector("#player a[data-testid='download-link']")) mark('take');
+                for (const el of document.querySelectorAll('.progress-level, .progress-text')) {
+                    if (/Generating parts|\\d+\\/\\d+ steps/.test(el.textContent)) mark('progress');
+                }
+            };
+            new MutationObserver(check).observe(document.body, {
+                subtree: true, childList: true, attributes: true, characterData: true,
+            });
+            setInterval(check, 25);
+        }"""
+    )
+    page.locator("#generate").click()
+
+    expect(page.locator(LIVE_AUDIO)).to_have_attribute("src", re.compile(r"."), timeout=TAKE_TIMEOUT)
+    src = wait_for_take(page)
+    seen = page.evaluate("() => window.__seen")
+    assert "live_src" in seen and "take" in seen, seen
+    assert seen["live_src"] < seen["take"], f"the live player started after the take: {seen}"
+    assert "progress" in seen and seen["progress"] < seen["take"], f"no progress shown: {seen}"
+
+    _, seconds = fetch_wav(page, src)
+    assert seconds > 0.15 * words, f"{seconds:.1f} s for {words} words"
+    details = page.locator("#details")
+    expect(details).to_contain_text(f"{calls} calls")
+    expect(details).to_contain_text(f"{seconds:.1f} s of audio")
+    bodies = synthesis_bodies(contract_server)
+    assert len(bodies) == calls
+    assert sorted(w for b in bodies for w in b["text"].split()) == sorted(passage.split())
+    screenshot(page, "browser-long-text.png")
+
+
+def test_owner_key_never_reaches_the_page(launch_app, settings, contract_server, page):
+    owner_key = "sk-owner-9f8e7d6c5b4a-secret"
+    contract_server.state.valid_keys.add(owner_key)
+    app = launch_app(replace(settings, api_key=owner_key))
+
+    open_app(page, app.url)
+    expect(page.locator("#api-key")).to_contain_text("owner's key is used")
+    expect(page.locator("#api-key input")).to_have_value("")
+
+    # A take on the owner's key, so every part of the page has been through a full round.
+    page.locator("#generate").click()
+    wait_for_take(page)
+    requests = contract_server.state.synthesis_requests()
+    assert len(requests) == 1 and header(requests[0], "x-api-key") == owner_key
+
+    assert owner_key not in page.content()
+    assert owner_key not in page.evaluate("() => document.body.innerText")
+    assert owner_key not in page.evaluate(
+        "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+    )
+    base = app.url.rstrip("/")
+    checked = 0
+    for path in ("/", "/config", "/gradio_api/info", "/gradio_api/openapi.json"):
+        response = page.request.get(base + path)
+        if response.status == 404 and path != "/config":
+            continue
+        assert response.ok, f"GET {path} answered {response.status}"
+        assert owner_key not in response.text(), f"the owner's key is in {path}"
+        checked += 1
+    assert checked >= 3

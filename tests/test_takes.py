@@ -1,0 +1,153 @@
+"""Takes: the cache through the real pipeline, restarts, corruption, and records from the browser."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from components.history import TakeRecord, append_record, load_records, matching_preset
+from components.parameters import defaults
+from components.playground import FinishedTake, Playground
+from components.synthesis import Voice
+from tests.test_audio import encoded, tone
+
+TEXT = "The same line, played again and again in a demo."
+
+
+def finish(playground: Playground, text: str = TEXT, voice: Voice = Voice(), **parameters) -> FinishedTake:
+    *_, finished = playground.generate(text, {**defaults(), **parameters}, voice, "", "visitor")
+    assert isinstance(finished, FinishedTake)
+    return finished
+
+
+def test_a_repeated_take_makes_no_backend_call_and_is_fast(settings, contract_server):
+    playground = Playground(settings)
+    first = finish(playground)
+    assert first.take.calls_made == 1
+    started = time.monotonic()
+    again = finish(playground)
+    assert time.monotonic() - started < 0.5
+    assert again.take.calls_made == 0 and again.take.from_cache == 1
+    assert len(contract_server.state.synthesis_requests()) == 1
+    assert (again.take.clip.samples == first.take.clip.samples).all()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"text": TEXT + "!"}, *({name: "next"} for name in defaults()), {"voice": "url"}, {"voice": "bytes"}],
+)
+def test_any_change_misses_the_cache(settings, contract_server, tmp_path, change):
+    playground = Playground(settings)
+    voice_wav = encoded("wav", tone(6.0))
+    base_voice = Voice.from_upload(voice_wav, "v")
+    finish(playground, voice=base_voice)
+    text, voice, parameters = TEXT, base_voice, {}
+    if "text" in change:
+        text = change["text"]
+    elif change.get("voice") == "url":
+        voice = Voice.from_url("https://example.com/v.mp3")
+    elif change.get("voice") == "bytes":
+        changed = bytearray(voice_wav)
+        changed[-1] ^= 1  # one byte of the reference audio
+        voice = Voice.from_upload(bytes(changed), "v")
+    else:
+        (name,) = change
+        parameters = {name: 7 if name == "seed" else 0.55 if name != "repetition_penalty" else 1.55}
+    assert finish(playground, text, voice, **parameters).take.calls_made == 1
+    assert len(contract_server.state.synthesis_requests()) == 2
+
+
+def test_the_file_name_of_a_voice_does_not_matter(settings, contract_server):
+    playground = Playground(settings)
+    wav = encoded("wav", tone(6.0))
+    finish(playground, voice=Voice.from_upload(wav, "first-name.wav"))
+    assert finish(playground, voice=Voice.from_upload(wav, "other-name.wav")).take.calls_made == 0
+
+
+def test_the_cache_survives_a_restart(settings, contract_server):
+    finish(Playground(settings))
+    restarted = Playground(settings)
+    assert finish(restarted).take.calls_made == 0
+
+
+def test_the_cache_can_be_switched_off(settings, contract_server):
+    playground = Playground(replace(settings, cache_enabled=False))
+    finish(playground)
+    assert finish(playground).take.calls_made == 1
+    assert len(contract_server.state.synthesis_requests()) == 2
+
+
+def test_a_corrupted_entry_is_dropped_and_never_played(settings, contract_server):
+    playground = Playground(settings)
+    first = finish(playground)
+    for entry in playground.cache.directory.glob("*.clip"):
+        data = bytearray(entry.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        entry.write_bytes(bytes(data))
+    again = finish(playground)
+    assert again.take.calls_made == 1  # paid again rather than playing a damaged clip
+    assert (again.take.clip.samples == first.take.clip.samples).all()
+
+
+def test_a_random_seed_take_is_cached_under_the_seed_used(settings, contract_server):
+    from components.playground import resolve_seed
+
+    playground = Playground(settings)
+    seed = resolve_seed(42, True)
+    first = finish(playground, seed=seed)
+    assert first.record.parameters["seed"] == seed
+    assert finish(playground, seed=first.record.parameters["seed"]).take.calls_made == 0
+
+
+def test_a_record_replays_and_restores_its_voice(settings, contract_server):
+    playground = Playground(settings)
+    wav = encoded("wav", tone(6.0))
+    finished = finish(playground, voice=Voice.from_upload(wav, "uploaded voice (6.0 s)"), exaggeration=1.7,
+                      temperature=1.2, cfg_weight=0.3)
+    record = finished.record
+    assert record.preset == "Theatrical" and record.voice_label.startswith("uploaded voice")
+    assert playground.takes.load_voice(record.voice_id) == wav
+    replayed = playground.takes.load_take(record.take_id)
+    # Stored as 16-bit WAV: equal to within one quantisation step.
+    assert replayed.samples.shape == finished.take.clip.samples.shape
+    assert abs(replayed.samples - finished.take.clip.samples).max() <= 1 / 32767
+    assert len(contract_server.state.synthesis_requests()) == 1
+
+
+def test_records_from_the_browser_are_validated(settings, contract_server):
+    record = finish(Playground(settings)).record
+    stored = append_record([], record)
+    assert load_records(stored) == [record]
+    tampered = [
+        {**stored[0], "take_id": "../../etc/passwd"},
+        {**stored[0], "parameters": {**record.parameters, "temperature": 9}},
+        {**stored[0], "voice_id": "not-a-key"},
+        {"take_id": record.take_id},
+        "a string",
+        None,
+    ]
+    assert load_records(tampered) == []
+    assert load_records("not a list") == []
+
+
+def test_the_list_is_capped(settings, contract_server):
+    record = finish(Playground(settings)).record
+    stored: list = []
+    for _ in range(60):
+        stored = append_record(stored, record)
+    assert len(stored) == 50
+
+
+def test_matching_preset_names_the_preset_or_custom(settings):
+    presets = Playground(settings).presets
+    neutral = next(p for p in presets if p.name == "neutral")
+    assert matching_preset({**defaults(), **neutral.values}, presets) == "Neutral"
+    assert matching_preset({**defaults(), "temperature": 0.81}, presets) == "custom"
+
+
+def test_record_label_says_what_the_take_is(settings, contract_server):
+    record: TakeRecord = finish(Playground(settings)).record
+    label = record.label(3)
+    assert label.startswith("#3 · ") and "Default" in label and "seed 42" in label and " s" in label
