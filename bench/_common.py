@@ -1,20 +1,28 @@
-"""Helpers shared by the benchmark scripts: the loopback server, settings, stats and tables.
+"""Helpers shared by the benchmark scripts: the loopback server, settings, the app served in
+this process, checking the tone-burst speech it returns, stats and tables.
 
 Not a benchmark itself. The scripts put the repository root on sys.path before importing this.
+Nothing here imports gradio at module level: a script calls enter_app_environment() first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 from components.parameters import defaults
 from components.settings import Settings
-from tests.contract_server import ContractServer, ContractState
+from tests.contract_server import ContractServer, ContractState, word_frequency
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-key"
@@ -60,9 +68,9 @@ def reset_log(server: ContractServer) -> None:
 
 
 def bench_settings(server: ContractServer, cache_dir: str, **overrides: object) -> Settings:
-    """Settings aimed at the loopback server: cache off, owner's limits off, quick retries."""
-    return replace(
-        Settings(),
+    """Settings aimed at the loopback server: cache off, owner's limits off, quick retries;
+    `overrides` replace any of these."""
+    values: dict[str, object] = dict(
         api_key=BENCH_KEY,
         api_url=server.url,
         connect_timeout=2.0,
@@ -73,8 +81,8 @@ def bench_settings(server: ContractServer, cache_dir: str, **overrides: object) 
         cache_dir=cache_dir,
         visitor_calls_per_hour=0,
         daily_call_budget=0,
-        **overrides,
     )
+    return replace(Settings(), **{**values, **overrides})
 
 
 def request_body(text: str) -> dict:
@@ -108,3 +116,84 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def enter_app_environment(api_url: str, workdir: str) -> None:
+    """Aim this process at `api_url` and keep its files in `workdir`, before gradio or `app` is
+    imported: `import app` builds a demo from the environment, and components.ui makes its
+    take folder in the temp dir when imported."""
+    os.environ.pop("SEGMIND_API_KEY", None)
+    os.environ.update(isolated_environment(api_url, workdir), CHATTERBOX_CACHE="false")
+    tempfile.tempdir = workdir
+
+
+@contextmanager
+def served_app(settings: Settings) -> Iterator[str]:
+    """build_demo(settings) served on 127.0.0.1 at a free port; yields its URL, closed on exit."""
+    from app import build_demo
+
+    demo = build_demo(settings)
+    demo.launch(
+        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=free_port()
+    )
+    try:
+        yield demo.local_url
+    finally:
+        with contextlib.redirect_stdout(sys.stderr):  # Gradio prints "Closing server ..."
+            demo.close()
+
+
+def synthesize_arguments(text: str, **overrides: object) -> dict:
+    """Every argument of the app's /synthesize endpoint: Segmind's defaults, no reference
+    voice, the fixed seed, the owner's key; `overrides` replace any of them."""
+    return {
+        "text": text,
+        "reference_audio": None,
+        "reference_audio_url": "",
+        **defaults(),
+        "random_seed": False,
+        "api_key": "",
+        **overrides,
+    }
+
+
+BURST_WINDOW_SECONDS = 0.010  # moving average of |samples| that finds a burst
+BURST_THRESHOLD = 0.02
+PITCH_TOLERANCE_HZ = 8.0
+
+
+def burst_pitches(samples: np.ndarray, sample_rate: int) -> list[float]:
+    """The pitch of each tone burst of tests.contract_server's simulated speech, in order:
+    runs where a 10 ms moving average of |samples| exceeds 0.02, each's FFT peak (1 Hz bins).
+
+    The average still ripples at a low tone's edges, so runs less than two windows apart are
+    one burst (words are 60 ms apart), and a run shorter than a window is not one."""
+    window = max(1, int(BURST_WINDOW_SECONDS * sample_rate))
+    envelope = np.convolve(np.abs(samples), np.ones(window) / window, mode="same")
+    loud = np.concatenate([[False], envelope > BURST_THRESHOLD, [False]])
+    edges = np.flatnonzero(np.diff(loud.astype(np.int8)))
+    runs: list[list[int]] = []
+    for start, end in zip(edges[::2], edges[1::2]):
+        if runs and start - runs[-1][1] < 2 * window:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    return [
+        float(np.argmax(np.abs(np.fft.rfft(samples[start:end], n=sample_rate))))  # 1 Hz bins
+        for start, end in runs
+        if end - start >= window
+    ]
+
+
+def clip_mismatch(path: str, text: str, seed: int) -> str | None:
+    """None if the WAV at `path` speaks `text` (one burst per word, each at the pitch the
+    contract server gives that word with `seed`), else what differs."""
+    samples, sample_rate = sf.read(path, dtype="float32", always_2d=True)
+    heard = burst_pitches(samples.mean(axis=1), sample_rate)
+    expected = [word_frequency(word, seed) for word in text.split()]
+    if len(heard) != len(expected):
+        return f"{len(heard)} bursts for {len(expected)} words"
+    for index, (got, want) in enumerate(zip(heard, expected)):
+        if abs(got - want) > PITCH_TOLERANCE_HZ:
+            return f"word {index + 1} at {got:.0f} Hz, expected {want:.0f} Hz"
+    return None

@@ -196,9 +196,10 @@ def main() -> None:
          "wall (s)", "wall real", "first audio (s)", "first audio real", "speed-up"],
         rows,
     ))
-    print(f"\nSpeed-up = sequential wall / concurrent wall. Real = measured / {args.scale:g}. "
-          f"chunk_chars={CHUNK_CHARS}, cache off. Text over the app's 5,000-character limit "
-          "is measured on the Synthesizer directly (the page would refuse it).\n")
+    real = f"Real = measured / {args.scale:g}. " if args.scale > 0 else ""
+    print(f"\nSpeed-up = sequential wall / concurrent wall. {real}chunk_chars={CHUNK_CHARS}, "
+          "cache off. Text over the app's 5,000-character limit is measured on the "
+          "Synthesizer directly (the page would refuse it).\n")
 
     print(f"## Targets: {take.chunks} chunks ({len(text):,} chars) at concurrency "
           f"{TARGET_CONCURRENCY}, median of {args.repeat}\n")

@@ -192,7 +192,8 @@ def main() -> None:
     print(markdown_table(["path", "p50 (ms)", "p95 (ms)", "mean (ms)", "backend calls"], rows))
     print(f"\nApp overhead (c − a) at p50: **{app - direct:.1f} ms**; "
           f"client overhead (b − a) at p50: {round(client - direct, 1) + 0.0:.1f} ms.\n")
-    print(f"## Start-up (fresh process to first HTTP 200 on /, {args.startups} runs)\n")
+    runs = f"{args.startups} run{'s' * (args.startups != 1)}"
+    print(f"## Start-up (fresh process to first HTTP 200 on /, {runs})\n")
     print(markdown_table(
         ["measure", "median (s)", "min (s)", "max (s)"],
         [[f"`python -c \"{STARTUP_CODE}\"`", f"{statistics.median(startups):.2f}",

@@ -176,14 +176,18 @@ class Synthesizer:
         started = time.monotonic()
         chunks = self.plan(request.text)
         total = len(chunks)
-        cached: dict[int, bytes] = {}
         keys = [self.chunk_key(request, chunk) for chunk in chunks]
+        # Identical chunks (a repeated line) are one call, and a chunk paid for before is none.
+        indices_of: dict[str, list[int]] = {}
+        for index, key in enumerate(keys):
+            indices_of.setdefault(key, []).append(index)
+        cached: dict[str, bytes] = {}
         if self.cache is not None:
-            for index, key in enumerate(keys):
+            for key in indices_of:
                 audio = self.cache.get(key)
                 if audio is not None:
-                    cached[index] = audio
-        to_call = [i for i in range(total) if i not in cached]
+                    cached[key] = audio
+        to_call = [key for key in indices_of if key not in cached]
         if allowance and to_call:
             allowance.reserve(len(to_call))
 
@@ -194,22 +198,31 @@ class Synthesizer:
         next_to_yield = 0
         pieces: list[np.ndarray] = []
 
-        def call(index: int) -> tuple[ChunkAudio, str | None]:
+        def call(key: str) -> tuple[bytes, ChunkAudio, str | None]:
+            index = indices_of[key][0]
             payload = request_payload(chunks[index].spoken, request.parameters, request.voice)
             result = self.client.synthesize(payload, api_key, concurrency)
             piece = self._process(result.audio, chunks, index, from_cache=False)
             # Cached here, in the worker, so a chunk paid for is kept even when the take
             # fails elsewhere or the visitor leaves before it arrives.
             if self.cache is not None:
-                self.cache.put(keys[index], result.audio)
-            return piece, result.remaining_credits
+                self.cache.put(key, result.audio)
+            return result.audio, piece, result.remaining_credits
+
+        def place(key: str, audio: bytes, first: ChunkAudio | None, from_cache: bool) -> None:
+            for index in indices_of[key]:
+                ready[index] = (
+                    first
+                    if first is not None and index == first.index
+                    else self._process(audio, chunks, index, from_cache=from_cache)
+                )
 
         workers = max(1, min(self.max_concurrency, len(to_call)))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
-        futures: dict[Future, int] = {executor.submit(call, i): i for i in to_call}
+        futures: dict[Future, str] = {executor.submit(call, key): key for key in to_call}
         try:
-            for index, audio in cached.items():
-                ready[index] = self._process(audio, chunks, index, from_cache=True)
+            for key, audio in cached.items():
+                place(key, audio, None, from_cache=True)
             while next_to_yield < total:
                 while next_to_yield in ready:
                     piece = ready.pop(next_to_yield)
@@ -220,15 +233,17 @@ class Synthesizer:
                     break
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
                 for future in done:
-                    index = futures.pop(future)
+                    key = futures.pop(future)
                     try:
-                        ready[index], credits = future.result()
+                        audio, first, credits = future.result()
                     except ChunkFailed:
                         raise
                     except ChatterboxError as error:
+                        index = indices_of[key][0]
                         raise ChunkFailed(chunks[index], index, total, error) from None
                     calls_made += 1
                     remaining_credits = credits or remaining_credits
+                    place(key, audio, first, from_cache=False)
         except BaseException:
             never_made = sum(1 for future in futures if future.cancel())
             if allowance and never_made:
@@ -243,7 +258,7 @@ class Synthesizer:
             chunk_keys=tuple(keys),
             chunks=total,
             calls_made=calls_made,
-            from_cache=len(cached),
+            from_cache=sum(len(indices_of[key]) for key in cached),
             seconds=time.monotonic() - started,
             remaining_credits=remaining_credits,
         )

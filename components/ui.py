@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +31,9 @@ LOUDNESS_TARGETS = {
     "-23 LUFS (broadcast)": -23.0,
 }
 _OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-takes-")
+# Gradio copies each served file into its own cache (deleted by `delete_cache`), so our
+# copies only need to outlive that hand-over; an hour is generous.
+OUTPUT_MAX_AGE_SECONDS = 3600
 
 
 class RawSlider(gr.Slider):
@@ -80,10 +85,18 @@ def _preset_js(preset: Preset) -> str:
 
 def _write_file(data: bytes, name: str) -> str:
     """A file for Gradio to serve; its own folder so the download keeps a readable name."""
+    _remove_old_outputs()
     path = os.path.join(tempfile.mkdtemp(dir=_OUTPUT_DIR), name)
     with open(path, "wb") as file:
         file.write(data)
     return path
+
+
+def _remove_old_outputs() -> None:
+    cutoff = time.time() - OUTPUT_MAX_AGE_SECONDS
+    for entry in os.scandir(_OUTPUT_DIR):
+        if entry.stat().st_mtime < cutoff:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
@@ -94,7 +107,10 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         else "Required: paste your Segmind key (kept in this browser tab only)."
     )
 
-    with gr.Blocks(title="Chatterbox TTS Playground") as demo:
+    with gr.Blocks(
+        title="Chatterbox TTS Playground",
+        delete_cache=(OUTPUT_MAX_AGE_SECONDS, OUTPUT_MAX_AGE_SECONDS),
+    ) as demo:
         gr.Markdown(
             "# Chatterbox TTS Playground\n"
             "Resemble AI's expressive open-source text-to-speech, served by Segmind. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -37,9 +38,10 @@ SENTENCES = [
 
 
 def passage(sentences: int, paragraph_every: int = 0) -> str:
+    """Distinct sentences (a scene number each), with a paragraph break every so often."""
     parts = []
     for i in range(sentences):
-        parts.append(SENTENCES[i % len(SENTENCES)])
+        parts.append(f"In scene {i + 1}, {SENTENCES[i % len(SENTENCES)]}")
         if paragraph_every and (i + 1) % paragraph_every == 0:
             parts.append("\n\n")
         else:
@@ -72,6 +74,10 @@ def run(synth: Synthesizer, text: str) -> tuple[list[ChunkAudio], Take, list[flo
     return chunks, take, times
 
 
+def chunk_workers() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("chunk")]
+
+
 def spoken_frequencies(samples: np.ndarray) -> list[float]:
     """The pitch of each tone burst (simulated word) in a stitched take, in order."""
     window = int(0.01 * OUTPUT_SAMPLE_RATE)
@@ -100,11 +106,11 @@ def test_every_word_is_spoken_once_in_order(settings, contract_server):
 
 
 def test_chunks_stream_in_text_order_even_when_a_later_one_finishes_first(settings, contract_server):
-    contract_server.state.extra_latency = {SENTENCES[0]: 0.6}  # chunk 0 is the first sentence
+    contract_server.state.extra_latency = {f"In scene 1, {SENTENCES[0]}": 0.6}  # chunk 0
     chunks, take, times = run(synthesizer(settings), passage(24))
     assert [c.index for c in chunks] == list(range(len(chunks)))
     finished = sorted(contract_server.state.synthesis_requests(), key=lambda r: r.finished)
-    assert finished[-1].body["text"] == SENTENCES[0]  # chunk 0 really came back last
+    assert finished[-1].body["text"] == f"In scene 1, {SENTENCES[0]}"  # chunk 0 came back last
     stitched = np.concatenate([c.samples for c in chunks])
     assert np.array_equal(stitched, take.clip.samples)
 
@@ -134,6 +140,17 @@ def test_every_chunk_shares_voice_parameters_and_seed(settings, contract_server)
     assert all({k: v for k, v in b.items() if k != "text"} == defaults() for b in bodies)
 
 
+def test_a_line_repeated_in_one_take_is_paid_once(settings, contract_server):
+    line = "This exact line comes back as a refrain, word for word, again and again and again."
+    text = " ".join([line, "A bridge between refrains is different each time it comes.", line] * 3)
+    synth = synthesizer(settings)
+    chunks, take, _ = run(synth, text)
+    distinct = {c.spoken for c in synth.plan(text)}
+    assert take.chunks > len(distinct)  # the passage really repeats a chunk
+    assert take.calls_made == len(contract_server.state.synthesis_requests()) == len(distinct)
+    assert [c.index for c in chunks] == list(range(take.chunks))
+
+
 def test_a_burst_of_429s_ends_in_a_finished_take(settings, contract_server):
     contract_server.state.max_in_flight = 2  # Segmind says 429 to a third concurrent call
     contract_server.state.latency_scale = 0.01
@@ -156,7 +173,7 @@ def test_a_failed_chunk_is_named_and_the_others_are_not_paid_twice(settings, con
     assert f"Part {failed.value.index + 1} of " in message and "The other parts are kept" in message
     chunk_count = len(synth.plan(text))
     deadline = time.monotonic() + 10  # calls still in flight when the take failed get cached
-    while contract_server.state.in_flight and time.monotonic() < deadline:
+    while chunk_workers() and time.monotonic() < deadline:
         time.sleep(0.05)
     paid_first = sum(r.status == 200 for r in contract_server.state.synthesis_requests())
     _, take, _ = run(synth, text)
