@@ -53,7 +53,17 @@ def isolated_environment(api_url: str, workdir: str) -> dict[str, str]:
 def contract_server(latency_scale: float) -> Iterator[ContractServer]:
     """A ContractServer on 127.0.0.1, an ephemeral port, accepting BENCH_KEY; stopped on exit."""
     state = ContractState(valid_keys={BENCH_KEY}, latency_scale=latency_scale)
-    server = ContractServer(0, state).start()
+    server = ContractServer(0, state)
+    report_error = server.handle_error
+
+    def handle_error(request: object, client_address: object) -> None:
+        # A client that hangs up on a scripted fault (a trickle, a huge body) is the point of
+        # the fault, not an error worth a traceback.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            report_error(request, client_address)
+
+    server.handle_error = handle_error
+    server.start()
     try:
         yield server
     finally:
@@ -105,6 +115,11 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def ms(values: Sequence[float], fraction: float) -> str:
+    """percentile() of seconds, as whole milliseconds; "—" when there are none."""
+    return f"{percentile(values, fraction) * 1000:.0f}" if values else "—"
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub-flavoured Markdown table; columns of words left-aligned, of numbers right."""
 
@@ -141,6 +156,14 @@ def served_app(settings: Settings) -> Iterator[str]:
     finally:
         with contextlib.redirect_stdout(sys.stderr):  # Gradio prints "Closing server ..."
             demo.close()
+
+
+def app_client(url: str, download_files: str | bool = False):
+    """A quiet gradio_client.Client for the app at `url` (no analytics); with
+    `download_files` a folder, output files are downloaded there as a real caller gets them."""
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=download_files, analytics_enabled=False)
 
 
 def synthesize_arguments(text: str, **overrides: object) -> dict:
@@ -185,11 +208,10 @@ def burst_pitches(samples: np.ndarray, sample_rate: int) -> list[float]:
     ]
 
 
-def clip_mismatch(path: str, text: str, seed: int) -> str | None:
-    """None if the WAV at `path` speaks `text` (one burst per word, each at the pitch the
-    contract server gives that word with `seed`), else what differs."""
-    samples, sample_rate = sf.read(path, dtype="float32", always_2d=True)
-    heard = burst_pitches(samples.mean(axis=1), sample_rate)
+def speech_mismatch(samples: np.ndarray, sample_rate: int, text: str, seed: int) -> str | None:
+    """None if `samples` speak `text` (one burst per word, each at the pitch the contract
+    server gives that word with `seed`), else what differs."""
+    heard = burst_pitches(samples, sample_rate)
     expected = [word_frequency(word, seed) for word in text.split()]
     if len(heard) != len(expected):
         return f"{len(heard)} bursts for {len(expected)} words"
@@ -197,3 +219,9 @@ def clip_mismatch(path: str, text: str, seed: int) -> str | None:
         if abs(got - want) > PITCH_TOLERANCE_HZ:
             return f"word {index + 1} at {got:.0f} Hz, expected {want:.0f} Hz"
     return None
+
+
+def clip_mismatch(path: str, text: str, seed: int) -> str | None:
+    """speech_mismatch() of the audio file at `path` (downmixed)."""
+    samples, sample_rate = sf.read(path, dtype="float32", always_2d=True)
+    return speech_mismatch(samples.mean(axis=1), sample_rate, text, seed)

@@ -11,11 +11,12 @@ every request is a real backend call. Requests go through gradio_client to /synt
    ("Visitor 17 asks for line 3 about harbours."). Every returned WAV is decoded and its tone
    bursts (one per word, pitch fixed by the word and the seed) are checked against that
    visitor's own words: a clip meant for someone else, or garbled, is a mismatch.
-   Reported: takes in progress in the app at once (Playground.generate, wrapped to count) and
-   calls in flight at the backend (the server's peak); requests ok/failed; p50/p99 of the
-   end-to-end time (predict), the time inside the app and the backend's own time (the
-   server's log), and of their per-request differences (matched by text); the process's peak
-   RSS (ru_maxrss) and thread count before and after.
+   Reported: takes in progress in the app at once (Playground.generate, wrapped to count and
+   time) and calls in flight at the backend (the server's peak); requests ok/failed; p50/p99
+   of the end-to-end time (predict) and of the backend's own time (the server's log), and of
+   their per-request difference (matched by text), split into Gradio's part outside the
+   handler, the handler's yields, and the app's own steps; CPU time per request; the
+   process's peak RSS (ru_maxrss) and its threads before, during and after.
 2. Queue overflow. An app with queue_max_size=4 and concurrency_limit=2 gets --burst
    client.submit() calls at once; each .result() is sorted into completed, refused because
    the queue is full, or another error. A plain POST to /gradio_api/call/synthesize sent while
@@ -29,7 +30,7 @@ every request is a real backend call. Requests go through gradio_client to /synt
     python bench/load.py
     python bench/load.py --visitors 80 --rounds 2 --scale 0.05
 
-Runs in about N s at the defaults.
+Runs in about 90 s at the defaults.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from concurrent.futures import FIRST_EXCEPTION, wait  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -58,12 +59,13 @@ import requests  # noqa: E402
 
 from bench._common import (  # noqa: E402
     BENCH_KEY,
+    app_client,
     bench_settings,
     clip_mismatch,
     contract_server,
     enter_app_environment,
     markdown_table,
-    percentile,
+    ms,
     reset_log,
     served_app,
     synthesize_arguments,
@@ -108,8 +110,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def ms(values: list[float], fraction: float) -> str:
-    return f"{percentile(values, fraction) * 1000:.0f}" if values else "—"
+def cpu_seconds() -> float:
+    """CPU time used so far by this process and its finished child processes (ffmpeg)."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
 
 
 class Gauge:
@@ -170,12 +176,6 @@ def counted_takes(gauge: Gauge, spans: Spans) -> Iterator[None]:
         yield
 
 
-def quiet_client(url: str, download_files: str | bool = False):
-    from gradio_client import Client
-
-    return Client(url, verbose=False, download_files=download_files, analytics_enabled=False)
-
-
 # --- 1. visitors ---------------------------------------------------------------------------
 
 
@@ -195,6 +195,7 @@ class VisitorsReport:
     backend_peak: int
     latencies: dict[str, list[float]]  # label -> seconds per request
     rss_mb: tuple[float, float]  # before, after
+    cpu: float  # seconds of CPU during the run
     threads: dict[str, object]
 
 
@@ -230,7 +231,7 @@ def run_visitors(server: ContractServer, workdir: str, args: argparse.Namespace)
     def visit(number: int, url: str) -> None:
         texts = [visitor_text(number, r) for r in range(args.rounds)]
         try:
-            client = quiet_client(url, os.path.join(workdir, "downloads", str(number)))
+            client = app_client(url, os.path.join(workdir, "downloads", str(number)))
         except Exception as error:  # noqa: BLE001 - a visitor who cannot connect is a result
             barrier.wait()
             outcomes.extend(Outcome(text, 0.0, describe(error)) for text in texts)
@@ -250,7 +251,7 @@ def run_visitors(server: ContractServer, workdir: str, args: argparse.Namespace)
             client.close()
 
     with counted_takes(gauge, spans), served_app(settings) as url:
-        warm_up = quiet_client(url)
+        warm_up = app_client(url)
         warm_up.predict(**synthesize_arguments("A warm-up line nobody times."),
                         api_name="/synthesize")
         warm_up.close()
@@ -276,10 +277,10 @@ def run_visitors(server: ContractServer, workdir: str, args: argparse.Namespace)
         for visitor in visitors:
             visitor.start()
         barrier.wait()
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), cpu_seconds()
         for visitor in visitors:
             visitor.join()
-        wall = time.monotonic() - started
+        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu_before
         done.set()
         watcher.join()
         threads_right_after = threading.active_count()
@@ -311,6 +312,7 @@ def run_visitors(server: ContractServer, workdir: str, args: argparse.Namespace)
                 [own[o.text] - backend[o.text] for o in matched],
         },
         rss_mb=(rss_before, rss_after),
+        cpu=cpu,
         threads={
             "before (app up, idle)": sum(kinds_before.values()),
             "peak during the run": thread_peak,
@@ -347,7 +349,7 @@ def run_overflow(server: ContractServer, workdir: str, burst: int) -> OverflowRe
     )
     report = OverflowReport()
     with served_app(settings) as url:
-        client = quiet_client(url)
+        client = app_client(url)
         try:
             reset_log(server)
             jobs = [
@@ -429,10 +431,11 @@ def bad_inputs(workdir: str) -> list[tuple[str, dict]]:
 class Case:
     name: str
     seconds: float
+    app_error: bool  # ended in gradio_client's AppError, as a refusal should
     error: str  # "" when the request succeeded
     backend_calls: int
-    served_after: bool
-    passed: bool
+    served_after: bool  # the next normal request succeeded
+    passed: bool = False
 
 
 def run_hardening(server: ContractServer, workdir: str) -> tuple[list[Case], list[Case], float]:
@@ -443,45 +446,40 @@ def run_hardening(server: ContractServer, workdir: str) -> tuple[list[Case], lis
     )
     limit = settings.connect_timeout + 2 * settings.read_timeout + 3
     with served_app(settings) as url:
-        client = quiet_client(url)
+        client = app_client(url)
 
-        def attempt(text: str, overrides: dict) -> tuple[float, BaseException | None, int]:
-            calls_before = len(server.state.requests)
-            started = time.monotonic()
+        def send(text: str, overrides: dict) -> BaseException | None:
             try:
                 client.predict(**{**synthesize_arguments(text), **overrides},
                                api_name="/synthesize")
-                error = None
-            except Exception as raised:  # noqa: BLE001 - classified by the caller
-                error = raised
-            return time.monotonic() - started, error, len(server.state.requests) - calls_before
+            except Exception as error:  # noqa: BLE001 - classified by the caller
+                return error
+            return None
 
-        def serves() -> bool:
-            seconds, error, _ = attempt(HEALTH_TEXT, {})
-            return error is None
-
-        def case(name: str, seconds: float, error: BaseException | None, calls: int,
-                 ok: Callable[[str], bool]) -> Case:
-            served = serves()
+        def attempt(name: str, text: str, overrides: dict) -> Case:
+            calls_before = len(server.state.requests)
+            started = time.monotonic()
+            error = send(text, overrides)
+            seconds = time.monotonic() - started
+            calls = len(server.state.requests) - calls_before
+            server.state.script.clear()  # what a fault case scripted and did not use
+            served = send(HEALTH_TEXT, {}) is None
             message = describe(error) if error else ""
-            passed = isinstance(error, AppError) and ok(str(error)) and served
-            return Case(name, seconds, message, calls, served, passed)
+            return Case(name, seconds, isinstance(error, AppError), message, calls, served)
 
         try:
             inputs = []
             for name, overrides in bad_inputs(workdir):
-                seconds, error, calls = attempt("A line that should never be sent.", overrides)
-                inputs.append(case(name, seconds, error, calls, lambda _message, c=calls: c == 0))
+                case = attempt(name, "A line that should never be sent.", overrides)
+                case.passed = case.app_error and case.backend_calls == 0 and case.served_after
+                inputs.append(case)
             faults = []
             for number, fault in enumerate(FAULTS):
                 server.state.script.extend([fault] * 2)  # enough to outlast the one retry
-                seconds, error, calls = attempt(f"Fault number {number} for the matrix.", {})
-                server.state.script.clear()
-                faults.append(case(
-                    fault, seconds, error, calls,
-                    lambda message, s=seconds: s < limit and "Segmind" in message
-                    and BENCH_KEY not in message,
-                ))
+                case = attempt(fault, f"Fault number {number} for the matrix.", {})
+                case.passed = (case.app_error and case.seconds < limit and case.served_after
+                               and "Segmind" in case.error and BENCH_KEY not in case.error)
+                faults.append(case)
         finally:
             client.close()
     return inputs, faults, limit
@@ -504,6 +502,8 @@ def print_visitors(report: VisitorsReport, args: argparse.Namespace) -> None:
         ["takes in progress in the app at once (peak)", report.app_peak],
         ["calls in flight at the backend at once (peak)", report.backend_peak],
         ["wall time / throughput", f"{report.wall:.2f} s / {ok / report.wall:.1f} requests/s"],
+        [f"CPU per request (whole process: app, {args.visitors} clients, backend; "
+         f"{os.cpu_count()} cores)", f"{report.cpu / max(ok, 1) * 1000:.0f} ms"],
         ["peak RSS of the process (ru_maxrss) before → after",
          "{:.0f} MB → {:.0f} MB".format(*report.rss_mb)],
         *[[f"threads {when}", value] for when, value in report.threads.items()],
@@ -558,6 +558,9 @@ def print_hardening(inputs: list[Case], faults: list[Case], limit: float) -> Non
         ["app served a normal request after every case",
          "yes" if all(c.served_after for c in inputs + faults) else "**NO**"],
     ]))
+    print("\nA bad input is ok when it ends in an AppError with no backend call; a fault when it "
+          "ends in an AppError naming Segmind, without the key, within the limit. Both also "
+          "need the next normal request to succeed. `calls` counts requests the backend got.")
     for title, cases in (("bad input", inputs), ("backend fault (scripted twice)", faults)):
         print()
         print(markdown_table(

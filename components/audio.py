@@ -79,18 +79,19 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """Band-limited resampling in the frequency domain (no aliasing when downsampling)."""
+    """Band-limited FFT resampling: no aliasing when going down, no imaging when going up.
+
+    It treats the clip as periodic, so a clip that does not start and end near silence can
+    ring for a few ms at its edges; speech starts and ends quietly. Encoding clips to [-1, 1].
+    """
     if from_rate == to_rate or len(samples) == 0:
         return samples.astype(np.float32, copy=False)
     target_length = max(1, round(len(samples) * to_rate / from_rate))
     spectrum = np.fft.rfft(samples.astype(np.float64))
-    kept = target_length // 2 + 1
-    if kept <= len(spectrum):
-        spectrum = spectrum[:kept]
-    else:
-        spectrum = np.concatenate([spectrum, np.zeros(kept - len(spectrum), dtype=complex)])
-    out = np.fft.irfft(spectrum, n=target_length) * (target_length / len(samples))
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+    # irfft truncates (down) or zero-pads (up) the spectrum; the factor keeps the amplitude.
+    return (np.fft.irfft(spectrum, target_length) * (target_length / len(samples))).astype(
+        np.float32
+    )
 
 
 def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:

@@ -12,6 +12,8 @@ import numpy as np
 import pyloudnorm as pyln
 import soundfile as sf
 
+from components.audio import resample
+
 # name -> (file extension, description); insertion order is the order a menu shows, WAV first.
 EXPORT_FORMATS: dict[str, tuple[str, str]] = {
     "wav": ("wav", "WAV — 16-bit PCM, lossless, largest"),
@@ -53,21 +55,6 @@ def _check_format(fmt: str) -> str:
         allowed = ", ".join(EXPORT_FORMATS)
         raise ValueError(f"unknown export format {fmt!r}; choose one of: {allowed}")
     return name
-
-
-def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited FFT resampling: no aliasing when going down, no imaging when going up.
-
-    It treats the clip as periodic, so a clip that does not start and end near silence can ring
-    for a few ms at its edges; synthesized speech starts and ends quietly.
-    """
-    if source_rate == target_rate or len(samples) == 0:
-        return samples
-    n_out = max(1, round(len(samples) * target_rate / source_rate))
-    spectrum = np.fft.rfft(samples.astype(np.float64))
-    # irfft zero-pads (upsampling) or truncates (downsampling) the spectrum to n_out samples;
-    # the factor keeps the amplitude unchanged.
-    return (np.fft.irfft(spectrum, n_out) * (n_out / len(samples))).astype(np.float32)
 
 
 def _normalise_loudness(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
@@ -132,7 +119,7 @@ def export_audio(
 
     rate = sample_rate
     if (name == "ogg" and rate not in _OPUS_RATES) or (name == "mp3" and rate not in _MP3_RATES):
-        audio = _resample(audio, rate, _FALLBACK_RATE)
+        audio = resample(audio, rate, _FALLBACK_RATE)
         rate = _FALLBACK_RATE
 
     if target_lufs is not None:

@@ -75,7 +75,9 @@ def load_records(stored: Any) -> list[TakeRecord]:
 
 
 def append_record(stored: Any, record: TakeRecord) -> list[dict[str, Any]]:
-    records = [*load_records(stored), record][-MAX_TAKES:]
+    """Add a take as the newest; a take already listed (a replay) moves up, not twice."""
+    kept = [r for r in load_records(stored) if r.take_id != record.take_id]
+    records = [*kept, record][-MAX_TAKES:]
     return [r.to_json() for r in records]
 
 

@@ -29,24 +29,23 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
-def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse_positive(raw: str) -> Any:
+def _at_least(parse: Callable[[str], Any], minimum: float, *, strictly: bool) -> Callable[[str], Any]:
+    def parse_bounded(raw: str) -> Any:
         value = parse(raw)
-        if value <= 0:
-            raise ValueError(f"must be greater than 0, got {raw!r}")
+        if value < minimum or (strictly and value == minimum):
+            bound = "greater than" if strictly else "at least"
+            raise ValueError(f"must be {bound} {minimum:g}, got {raw!r}")
         return value
 
-    return parse_positive
+    return parse_bounded
+
+
+def _positive(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    return _at_least(parse, 0, strictly=True)
 
 
 def _non_negative(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse_non_negative(raw: str) -> Any:
-        value = parse(raw)
-        if value < 0:
-            raise ValueError(f"must be 0 or more, got {raw!r}")
-        return value
-
-    return parse_non_negative
+    return _at_least(parse, 0, strictly=False)
 
 
 def _reference_encoding(raw: str) -> str:
@@ -127,6 +126,10 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("GRADIO_SERVER_NAME", None, "127.0.0.1", str,
            "Interface to listen on (read by Gradio; `0.0.0.0` in a container)."),
     EnvVar("GRADIO_SERVER_PORT", None, "7860", str, "Port to listen on (read by Gradio)."),
+    EnvVar("FORWARDED_ALLOW_IPS", None, "127.0.0.1", str,
+           "Proxies whose X-Forwarded-For is believed (read by uvicorn). The per-visitor limit "
+           "counts the address uvicorn derives; behind an untrusted proxy all visitors share "
+           "one count, which is stricter, never looser."),
 )
 
 

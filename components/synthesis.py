@@ -172,7 +172,10 @@ class Synthesizer:
         api_key: str,
         allowance: CallAllowance | None = None,
     ) -> Iterator[ChunkAudio | Take]:
-        """Yield each chunk in text order as soon as it and all before it are ready, then the Take."""
+        """Yield each chunk in text order as soon as it and all before it are ready, then the Take.
+
+        A take wholly from the cache yields only the Take: streaming it would only slow it down.
+        """
         started = time.monotonic()
         chunks = self.plan(request.text)
         total = len(chunks)
@@ -228,7 +231,8 @@ class Synthesizer:
                     piece = ready.pop(next_to_yield)
                     pieces.append(piece.samples)
                     next_to_yield += 1
-                    yield piece
+                    if to_call:  # a take wholly from the cache has nothing to wait for
+                        yield piece
                 if next_to_yield >= total:
                     break
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)

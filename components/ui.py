@@ -40,6 +40,10 @@ class RawSlider(gr.Slider):
     """A slider whose value reaches the handler unchecked, so the app's own validation can
     refuse out-of-range API values with a message that names the field."""
 
+    # A template reuses its parent's frontend; without this Gradio looks for a custom
+    # "rawslider" bundle, gets 404s and never finishes loading the page.
+    is_template = True
+
     def preprocess(self, payload: Any) -> Any:
         return payload
 
@@ -47,17 +51,18 @@ class RawSlider(gr.Slider):
 class RawNumber(gr.Number):
     """The seed field, passed through for the same reason as RawSlider."""
 
+    is_template = True
+
     def preprocess(self, payload: Any) -> Any:
         return payload
 
 
 def _visitor(request: gr.Request | None) -> str:
+    """Who the per-visitor limit counts. uvicorn has already applied X-Forwarded-For from
+    proxies in FORWARDED_ALLOW_IPS only; reading the header here would let anyone forge it."""
     if request is None:
         return "local"
-    # Behind a Space's proxy every visitor shares the proxy's address.
-    forwarded = request.headers.get("x-forwarded-for", "")
-    host = forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
-    return host or request.session_hash or "unknown"
+    return (request.client.host if request.client else "") or request.session_hash or "unknown"
 
 
 def _details(take: Take) -> str:
@@ -150,9 +155,13 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                         maximum=SEED.maximum,
                         elem_id="seed",
                     )
-                    random_seed = gr.Checkbox(
-                        value=False, label="Random seed", elem_id="random-seed"
-                    )
+                    with gr.Column(min_width=160):
+                        random_seed = gr.Checkbox(
+                            value=False, label="Random seed", elem_id="random-seed"
+                        )
+                        reuse_seed = gr.Button(
+                            "Reuse the last take's seed", size="sm", elem_id="reuse-seed"
+                        )
             with gr.Column(scale=2):
                 reference_audio = gr.Audio(
                     sources=["upload", "microphone"],
@@ -192,8 +201,14 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     elem_id="player",
                 )
                 details = gr.Markdown(label="Details", elem_id="details")
+                # The page shows the seed in the details line; this carries it, as an integer,
+                # to API callers and to the "Reuse seed" button.
                 seed_used = gr.Number(
-                    label="Seed used", precision=0, interactive=False, elem_id="seed-used"
+                    visible=False,
+                    label="Seed used",
+                    precision=0,
+                    interactive=False,
+                    elem_id="seed-used",
                 )
 
         with gr.Accordion("Takes this session", open=True, elem_id="takes"):
@@ -219,20 +234,25 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     label="B", type="filepath", interactive=False, buttons=["download"],
                     elem_id="player-b",
                 )
-            with gr.Row(equal_height=True):
-                restore = gr.Button("Use A's settings", size="sm", elem_id="restore")
+            with gr.Row():
+                with gr.Column(scale=1, min_width=160):
+                    restore = gr.Button("Use A's settings", size="sm", elem_id="restore")
+                    export = gr.Button("Export A", size="sm", elem_id="export")
                 export_format = gr.Radio(
                     [(f"{name.upper()}", name) for name in EXPORT_FORMATS],
                     value=DEFAULT_EXPORT_FORMAT,
                     label="Export format",
+                    scale=2,
                     elem_id="export-format",
                 )
                 loudness = gr.Dropdown(
-                    list(LOUDNESS_TARGETS), value="As generated", label="Loudness",
+                    list(LOUDNESS_TARGETS), value="As generated", label="Loudness", scale=2,
                     elem_id="loudness",
                 )
-                export = gr.Button("Export A", size="sm", elem_id="export")
-            exported = gr.File(label="Exported file", interactive=False, elem_id="exported")
+                exported = gr.File(
+                    label="Exported file", interactive=False, height=100, scale=2,
+                    elem_id="exported",
+                )
             takes_note = gr.Markdown(elem_id="takes-note")
         last_record = gr.State(None)
 
@@ -240,6 +260,14 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         for button, preset in preset_buttons:
             # Client-side: a preset only moves sliders, so it needs no server round trip.
             button.click(None, None, slider_list, js=_preset_js(preset))
+
+        reuse_seed.click(
+            lambda used: (gr.skip(), gr.skip()) if used is None else (used, False),
+            seed_used,
+            [seed, random_seed],
+            queue=False,
+            api_visibility="private",
+        )
 
         text.change(
             playground.preview,
@@ -324,6 +352,9 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
             ],
             outputs=[player, details, seed_used, live, voice_note, last_record],
             api_name="synthesize",
+            # Progress and any error badge sit on the live player only, so the error message in
+            # the details line and the previous take stay readable.
+            show_progress_on=[live],
         ).success(
             remember_take,
             [last_record, history],

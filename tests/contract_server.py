@@ -222,10 +222,13 @@ class ContractHandler(BaseHTTPRequestHandler):
             self.send_header("content-type", "audio/wav")
             self.send_header("content-length", str(len(audio)))
             self.end_headers()
-            for start in range(0, len(audio), 64):  # bytes keep coming, far too slowly
-                self.wfile.write(audio[start : start + 64])
-                self.wfile.flush()
-                time.sleep(0.05)
+            try:
+                for start in range(0, len(audio), 64):  # bytes keep coming, far too slowly
+                    self.wfile.write(audio[start : start + 64])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client's deadline passed and it hung up, as it should
             return 200
         with self.state.lock:
             self.state.credits = round(self.state.credits - 0.02, 2)

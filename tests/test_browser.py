@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
 from components.parameters import PARAMETERS, SEED, SLIDER_PARAMETERS, defaults
@@ -67,11 +68,29 @@ def page(browser) -> Iterator:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def open_app(page, url: str) -> None:
-    """Load the page and wait until it is interactive (the Generate button is rendered)."""
+def open_app(page, url: str, *, wait_until_usable: bool = True) -> None:
+    """Load the page; by default also wait until a person could press Generate."""
     page.goto(url)
     expect(page.locator("#generate")).to_be_visible(timeout=LOAD_TIMEOUT)
     expect(page.locator("#text textarea")).to_be_visible(timeout=LOAD_TIMEOUT)
+    if wait_until_usable:
+        assert_usable(page)
+
+
+def assert_usable(page) -> None:
+    """Generate can really be clicked: nothing (such as a stuck "Loading..." cover) is on top."""
+    try:
+        page.locator("#generate").click(trial=True, timeout=LOAD_TIMEOUT)
+    except PlaywrightTimeoutError as error:
+        covers = (
+            page.locator("[data-testid='status-tracker']:not(.hide)")
+            .filter(has_text="Loading")
+            .count()
+        )
+        pytest.fail(
+            f"The page never became usable: Generate cannot be clicked ({covers} "
+            f"'Loading...' cover(s) still over the page).\n{error}"
+        )
 
 
 def type_text(page, text: str) -> None:
@@ -138,7 +157,7 @@ def visible_error(page, text: str):
 
 
 def test_page_loads_with_documented_controls(app, page):
-    open_app(page, app.url)
+    open_app(page, app.url, wait_until_usable=False)  # report missing controls first
     assert len(SLIDER_PARAMETERS) == 6
     assert [p for p in PARAMETERS if not p.integer] == list(SLIDER_PARAMETERS)
 
@@ -181,6 +200,7 @@ def test_page_loads_with_documented_controls(app, page):
         expect(page.locator(selector)).to_be_visible()
     expect(page.locator("#generate")).to_have_text("Generate")
     expect(page.locator("#text-stats")).to_contain_text("1 call")
+    assert_usable(page)
 
 
 def test_slider_and_presets(app, contract_server, page):
@@ -276,7 +296,7 @@ def test_generate_plays_the_clip(app, contract_server, page):
     expect(details).to_contain_text(f"{seconds:.1f} s of audio")
     expect(details).to_contain_text("seed 42")
     expect(details).to_contain_text("credits remaining")
-    expect(page.locator("#seed-used input")).to_have_value("42")
+    expect(page.locator("#seed-used")).to_have_count(0)  # shown in the details line instead
     expect(page.locator("#voice-note")).to_contain_text("default voice")
 
     bodies = synthesis_bodies(contract_server)
@@ -454,3 +474,114 @@ def test_owner_key_never_reaches_the_page(launch_app, settings, contract_server,
         assert owner_key not in response.text(), f"the owner's key is in {path}"
         checked += 1
     assert checked >= 3
+
+
+def choose_take(page, dropdown: str, excerpt: str) -> None:
+    page.locator(f"{dropdown} input").click()
+    page.locator("[data-testid='dropdown-option']").filter(has_text=excerpt).first.click()
+
+
+def player_file(page, player: str) -> str:
+    link = page.locator(f"{player} a[data-testid='download-link']")
+    expect(link).to_have_attribute("href", re.compile(r"/gradio_api/file=.+\.wav$"), timeout=TAKE_TIMEOUT)
+    return link.get_attribute("href")
+
+
+def test_two_takes_restore_compare_export_and_survive_a_refresh(app, contract_server, page):
+    first_text = "The first take, spoken in a theatrical voice."
+    second_text = "The second take is calm and quiet, with a random seed."
+    theatrical = next(p for p in load_presets() if p.name == "theatrical")
+    open_app(page, app.url)
+
+    type_text(page, first_text)
+    page.locator("#preset-theatrical").click()
+    page.locator("#generate").click()
+    wait_for_take(page)
+    expect(page.locator("#take-a input")).to_have_value(re.compile("The first take"), timeout=TAKE_TIMEOUT)
+
+    type_text(page, second_text)
+    page.locator("#preset-neutral").click()
+    page.locator("#random-seed input").check()
+    page.locator("#generate").click()
+    expect(page.locator("#take-a input")).to_have_value(re.compile("The second take"), timeout=TAKE_TIMEOUT)
+    second_seed = int(re.search(r"seed (\d+)", page.locator("#details").inner_text()).group(1))
+    assert len(synthesis_bodies(contract_server)) == 2
+
+    # A/B: the first take in A, the second in B, side by side.
+    choose_take(page, "#take-a", "The first take")
+    choose_take(page, "#take-b", "The second take")
+    a_file, b_file = player_file(page, "#player-a"), player_file(page, "#player-b")
+    (a_data, a_seconds), (b_data, b_seconds) = fetch_wav(page, a_file), fetch_wav(page, b_file)
+    assert a_data != b_data
+    assert a_seconds > 0.15 * len(first_text.split()) and b_seconds > 0.15 * len(second_text.split())
+
+    # Every control comes back as it was for the first take.
+    page.locator("#restore").click()
+    expect(page.locator("#text textarea")).to_have_value(first_text)
+    for parameter in SLIDER_PARAMETERS:
+        expect(page.locator(f"#slider-{parameter.name} input[type=number]")).to_have_value(
+            re.compile(rf"^{theatrical.values[parameter.name]:g}$")
+        )
+    expect(page.locator("#seed input")).to_have_value("42")
+    expect(page.locator("#random-seed input")).not_to_be_checked()
+
+    # Export the first take as loudness-normalised FLAC with a name that says what it is.
+    page.locator("#export-format label").filter(has_text="FLAC").click()
+    page.locator("#loudness input").click()
+    page.locator("[data-testid='dropdown-option']").filter(has_text="-16 LUFS").click()
+    page.locator("#export").click()
+    link = page.locator("#exported a").first
+    expect(link).to_have_attribute("href", re.compile(r"chatterbox_the-first-take.*_seed42_theatrical\.flac"),
+                                   timeout=TAKE_TIMEOUT)
+    exported = page.request.get(link.get_attribute("href")).body()
+    info = sf.info(io.BytesIO(exported))
+    assert info.format == "FLAC" and info.frames / info.samplerate == pytest.approx(a_seconds, abs=0.05)
+    screenshot(page, "browser-takes.png")
+
+    # Regenerating the restored settings is free, and the second take's seed can be reused.
+    page.locator("#generate").click()
+    expect(page.locator("#details")).to_contain_text("from cache, 0 credits", timeout=TAKE_TIMEOUT)
+    assert len(synthesis_bodies(contract_server)) == 2  # replays, A/B and export cost nothing
+
+    # A refresh keeps the list (the records live in the browser, the audio on the server).
+    page.reload()
+    open_app(page, app.url)
+    page.locator("#take-a input").click()
+    options = page.locator("[data-testid='dropdown-option']")
+    expect(options.filter(has_text="The first take")).to_have_count(1)
+    expect(options.filter(has_text=f"seed {second_seed}")).to_have_count(1)
+
+
+def test_reuse_seed_reproduces_a_random_seed_take(app, contract_server, page):
+    open_app(page, app.url)
+    type_text(page, "A random seed, then the same take again for nothing.")
+    page.locator("#random-seed input").check()
+    page.locator("#generate").click()
+    wait_for_take(page)
+    used = re.search(r"seed (\d+)", page.locator("#details").inner_text()).group(1)
+    page.locator("#reuse-seed").click()
+    expect(page.locator("#seed input")).to_have_value(used)
+    expect(page.locator("#random-seed input")).not_to_be_checked()
+    page.locator("#generate").click()
+    expect(page.locator("#details")).to_contain_text("from cache, 0 credits", timeout=TAKE_TIMEOUT)
+    assert len(synthesis_bodies(contract_server)) == 1
+
+
+def test_rejected_input_shows_a_readable_error_and_the_page_stays_usable(app, contract_server, page):
+    open_app(page, app.url)
+    type_text(page, "Far too long. " * 400)
+    page.locator("#generate").click()
+    expect(visible_error(page, "the limit is 5,000")).to_be_visible(timeout=TAKE_TIMEOUT)
+
+    type_text(page, "A short line is fine.")
+    page.locator("#reference-url textarea").fill("ftp://example.com/voice.mp3")
+    page.locator("#generate").click()
+    expect(visible_error(page, "http")).to_be_visible(timeout=TAKE_TIMEOUT)
+    assert synthesis_bodies(contract_server) == []  # nothing invalid was sent
+    screenshot(page, "browser-rejected-input.png")
+
+    page.locator("#reference-url textarea").fill("")
+    assert_usable(page)
+    page.locator("#generate").click()
+    wait_for_take(page)
+    assert len(synthesis_bodies(contract_server)) == 1

@@ -244,3 +244,24 @@ def test_the_fuzz_reaches_the_backend_with_valid_calls(fuzz_app, contract_server
     valid = find(synthesize_arguments(), lambda a: isinstance(a[0], str) and a[0].strip() and a[3] == 0.5)
     event, _ = call_raw(fuzz_app.url, valid)
     assert event == "complete" and len(contract_server.state.synthesis_requests()) == 1
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_visitor_limit(launch_app, settings, contract_server, monkeypatch):
+    from gradio_client import Client
+
+    # As on a server reached directly: the loopback peer is not a trusted proxy.
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "192.0.2.1")
+    app = launch_app(replace(settings, visitor_calls_per_hour=2))
+    outcomes = []
+    for number in range(3):
+        client = Client(app.url, verbose=False, headers={"X-Forwarded-For": f"203.0.113.{number}"})
+        try:
+            client.predict(f"Forged line {number}.", None, "", *defaults().values(), False, "",
+                           api_name="/synthesize")
+            outcomes.append("ok")
+        except AppError as error:
+            outcomes.append(str(error))
+        finally:
+            client.close()
+    assert outcomes[:2] == ["ok", "ok"] and "2 of your 2 calls" in outcomes[2]
+    assert len(contract_server.state.synthesis_requests()) == 2

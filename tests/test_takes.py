@@ -34,6 +34,16 @@ def test_a_repeated_take_makes_no_backend_call_and_is_fast(settings, contract_se
     assert (again.take.clip.samples == first.take.clip.samples).all()
 
 
+def test_a_take_wholly_from_the_cache_is_not_streamed(settings, contract_server):
+    playground = Playground(settings)
+    text = " ".join(f"Sentence {i} makes this passage long enough to need chunks." for i in range(12))
+    first = list(playground.generate(text, defaults(), Voice(), "", "visitor"))
+    again = list(playground.generate(text, defaults(), Voice(), "", "visitor"))
+    assert len(first) > 2  # chunks streamed while they were being paid for
+    assert len(again) == 1 and isinstance(again[0], FinishedTake)
+    assert again[0].take.calls_made == 0
+
+
 @pytest.mark.parametrize(
     "change",
     [{"text": TEXT + "!"}, *({name: "next"} for name in defaults()), {"voice": "url"}, {"voice": "bytes"}],
@@ -132,12 +142,16 @@ def test_records_from_the_browser_are_validated(settings, contract_server):
     assert load_records("not a list") == []
 
 
-def test_the_list_is_capped(settings, contract_server):
-    record = finish(Playground(settings)).record
+def test_the_list_is_capped_and_a_replay_moves_up_instead_of_repeating(settings, contract_server):
+    playground = Playground(settings)
+    records = [finish(playground, f"Line number {i}.").record for i in range(55)]
     stored: list = []
-    for _ in range(60):
+    for record in records:
         stored = append_record(stored, record)
-    assert len(stored) == 50
+    assert len(stored) == 50 and stored[0]["text"] == "Line number 5."
+    stored = append_record(stored, records[10])
+    assert len(stored) == 50 and stored[-1]["text"] == "Line number 10."
+    assert [r["text"] for r in stored].count("Line number 10.") == 1
 
 
 def test_matching_preset_names_the_preset_or_custom(settings):
