@@ -79,10 +79,16 @@ SENTENCES = (
 
 def passage(chunks: int, synthesizer: Synthesizer) -> str:
     """The longest text built from SENTENCES (in a fixed, shuffled-looking order, a paragraph
-    break every eighth sentence) that Synthesizer.plan splits into at most `chunks` chunks."""
+    break every eighth sentence) that Synthesizer.plan splits into at most `chunks` chunks.
+
+    Each round through SENTENCES is a new night of the story, so no two chunks are the same
+    (the app would make one call for identical chunks, which would flatter the numbers)."""
     text, candidate, index = "", "", 0
     while True:
+        night = index // len(SENTENCES)
         sentence = SENTENCES[(index * 7) % len(SENTENCES)]
+        if night:
+            sentence = f"On night {night + 1}, {sentence[0].lower()}{sentence[1:]}"
         separator = "" if not candidate else ("\n\n" if index % 8 == 0 else " ")
         candidate += separator + sentence
         if len(synthesizer.plan(candidate)) > chunks:

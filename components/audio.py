@@ -130,7 +130,9 @@ def prepare_reference(
     try:
         size = os.path.getsize(path)
     except OSError:
-        raise InvalidInput(field, "The reference audio file could not be read; upload it again.")
+        raise InvalidInput(
+            field, "The reference audio file could not be read; upload it again."
+        ) from None
     if size == 0:
         raise InvalidInput(field, "The reference audio file is empty; upload or record a voice.")
     if size > max_bytes:

@@ -47,7 +47,7 @@ def read_table(readme: str, name: str) -> str | None:
 def rewrite(readme: str) -> str:
     for name, make in TABLES.items():
         table = make()
-        readme = _block(name).sub(lambda m: m.group(1) + table + "\n" + m.group(3), readme)
+        readme = _block(name).sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(3), readme)
     return readme
 
 

@@ -65,6 +65,47 @@ def synthesize_words(text: str, seed: int) -> np.ndarray:
     return np.concatenate(parts)
 
 
+BURST_WINDOW_SECONDS = 0.010  # moving average of |samples| that finds a burst
+BURST_THRESHOLD = 0.02
+PITCH_TOLERANCE_HZ = 8.0
+
+
+def burst_pitches(samples: np.ndarray, sample_rate: int) -> list[float]:
+    """The pitch of each tone burst of the simulated speech above, in order:
+    runs where a 10 ms moving average of |samples| exceeds 0.02, each's FFT peak (1 Hz bins).
+
+    The average still ripples at a low tone's edges, so runs less than two windows apart are
+    one burst (words are 60 ms apart), and a run shorter than a window is not one."""
+    window = max(1, int(BURST_WINDOW_SECONDS * sample_rate))
+    envelope = np.convolve(np.abs(samples), np.ones(window) / window, mode="same")
+    loud = np.concatenate([[False], envelope > BURST_THRESHOLD, [False]])
+    edges = np.flatnonzero(np.diff(loud.astype(np.int8)))
+    runs: list[list[int]] = []
+    for start, end in zip(edges[::2], edges[1::2]):
+        if runs and start - runs[-1][1] < 2 * window:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    return [
+        float(np.argmax(np.abs(np.fft.rfft(samples[start:end], n=sample_rate))))  # 1 Hz bins
+        for start, end in runs
+        if end - start >= window
+    ]
+
+
+def speech_mismatch(samples: np.ndarray, sample_rate: int, text: str, seed: int) -> str | None:
+    """None if `samples` speak `text` (one burst per word, each at the pitch the contract
+    server gives that word with `seed`), else what differs."""
+    heard = burst_pitches(samples, sample_rate)
+    expected = [word_frequency(word, seed) for word in text.split()]
+    if len(heard) != len(expected):
+        return f"{len(heard)} bursts for {len(expected)} words"
+    for index, (got, want) in enumerate(zip(heard, expected)):
+        if abs(got - want) > PITCH_TOLERANCE_HZ:
+            return f"word {index + 1} at {got:.0f} Hz, expected {want:.0f} Hz"
+    return None
+
+
 def encode(samples: np.ndarray, audio_format: str) -> bytes:
     buffer = io.BytesIO()
     if audio_format == "mp3":
