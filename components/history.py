@@ -100,7 +100,7 @@ class TakeStore:
 
     def save_take(self, chunk_keys: Sequence[str], clip: Clip) -> str:
         take_id = cache_key(self.backend_url, {"take": list(chunk_keys)}, None)
-        if self.cache is not None:
+        if self.cache is not None and take_id not in self.cache:  # a replay is stored already
             self.cache.put(take_id, encode_wav(clip.samples, clip.sample_rate))
         return take_id
 
@@ -112,7 +112,7 @@ class TakeStore:
 
     def save_voice(self, wav: bytes) -> str:
         voice_id = cache_key(self.backend_url, {"voice": True}, wav)
-        if self.cache is not None:
+        if self.cache is not None and voice_id not in self.cache:
             self.cache.put(voice_id, wav)
         return voice_id
 

@@ -160,47 +160,47 @@ class Playground:
         visitor_key: Any,
         visitor: str,
     ) -> Iterator[ChunkAudio | FinishedTake]:
-        """Validate everything first, then stream the take; nothing invalid is ever sent."""
-        request = TakeRequest.build(text, parameters, voice, self.settings.max_text_chars)
-        api_key, is_owner_key = self.api_key_for(visitor_key)
-        allowance = (
-            OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
-        )
-        chunk_count = len(self.synthesizer.plan(request.text))
-        request_id = uuid.uuid4().hex[:12]
+        """Validate everything first, then stream the take; nothing invalid is ever sent.
+
+        Every request, refused ones included, leaves exactly one JSON log line, never the key.
+        """
         started = time.monotonic()
-        outcome: dict[str, Any] = {"status": "error"}
+        line: dict[str, Any] = {
+            "request": uuid.uuid4().hex[:12],
+            "visitor": hashlib.sha256(visitor.encode()).hexdigest()[:10],
+            "status": "error",
+        }
         try:
+            request = TakeRequest.build(text, parameters, voice, self.settings.max_text_chars)
+            api_key, is_owner_key = self.api_key_for(visitor_key)
+            line["key"] = "owner" if is_owner_key else "visitor"
+            line["chunks"] = len(self.synthesizer.plan(request.text))
+            allowance = (
+                OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
+            )
             for event in self.synthesizer.stream(request, api_key, allowance):
                 if isinstance(event, Take):
-                    outcome = {
-                        "status": "ok",
-                        "calls": event.calls_made,
-                        "cached": event.from_cache,
-                        "audio_seconds": round(event.clip.duration, 2),
-                    }
+                    line.update(
+                        status="ok",
+                        calls=event.calls_made,
+                        cached=event.from_cache,
+                        audio_seconds=round(event.clip.duration, 2),
+                    )
                     yield FinishedTake(event, self._record(event, request))
                 else:
                     yield event
+        except InvalidInput as error:
+            line.update(status="refused", field=error.field)
+            raise
         except ChatterboxError as error:
-            outcome = {"status": "error", "error": type(error).__name__}
+            line["error"] = type(getattr(error, "cause", error)).__name__  # not the wrapper
             raise
         except GeneratorExit:
-            outcome = {"status": "cancelled"}
+            line["status"] = "cancelled"
             raise
         finally:
-            log.info(
-                json.dumps(
-                    {
-                        "request": request_id,
-                        "visitor": hashlib.sha256(visitor.encode()).hexdigest()[:10],
-                        "key": "owner" if is_owner_key else "visitor",
-                        "chunks": chunk_count,
-                        "seconds": round(time.monotonic() - started, 3),
-                        **outcome,
-                    }
-                )
-            )
+            line["seconds"] = round(time.monotonic() - started, 3)
+            log.info(json.dumps(line))
 
     def _record(self, take: Take, request: TakeRequest) -> TakeRecord:
         """Keep a finished take (and its uploaded voice) so it replays and restores for free."""

@@ -206,11 +206,14 @@ def test_one_structured_log_line_per_request_without_the_key(app, contract_serve
     contract_server.state.script.append("status:401")
     with pytest.raises(AppError):
         app.synthesize("Another line.")
+    with pytest.raises(AppError):
+        app.synthesize(SAMPLE, temperature=9)
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "chatterbox.requests"]
-    assert [line["status"] for line in lines] == ["ok", "error"]
+    assert [line["status"] for line in lines] == ["ok", "error", "refused"]
     for line in lines:
-        assert {"request", "seconds", "status", "chunks", "key"} <= set(line)
-        assert line["key"] == "owner"
+        assert {"request", "visitor", "seconds", "status"} <= set(line)
+    assert lines[0]["key"] == "owner" and lines[0]["chunks"] == 1 and lines[0]["calls"] == 1
+    assert lines[1]["error"] == "AuthenticationError" and lines[2]["field"] == "temperature"
     assert TEST_KEY not in caplog.text
 
 
