@@ -17,8 +17,6 @@ class AdaptiveConcurrency:
         self.minimum = minimum
         self._limit = maximum
         self._in_flight = 0
-        self.peak_in_flight = 0
-        self.rate_limited_count = 0
         self._changed = threading.Condition()
 
     @property
@@ -30,7 +28,6 @@ class AdaptiveConcurrency:
         with self._changed:
             self._changed.wait_for(lambda: self._in_flight < self._limit)
             self._in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         try:
             yield
         finally:
@@ -40,7 +37,6 @@ class AdaptiveConcurrency:
 
     def rate_limited(self) -> None:
         with self._changed:
-            self.rate_limited_count += 1
             self._limit = max(self.minimum, self._limit // 2)
 
     def succeeded(self) -> None:

@@ -305,6 +305,3 @@ def fade_edges(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     out[-length:] *= ramp[::-1]
     return out
 
-
-def estimated_cost(calls: int, cost_per_call: float) -> str:
-    return f"{calls} call{'s' if calls != 1 else ''}, about ${calls * cost_per_call:.2f}"
