@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
+import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -37,6 +38,7 @@ from bench._common import (  # noqa: E402
     reset_log,
 )
 from components.parameters import defaults  # noqa: E402
+from components.chunking import chunk_text  # noqa: E402
 from components.segmind_client import SegmindClient  # noqa: E402
 from components.synthesis import ChunkAudio, Synthesizer, Take, TakeRequest, Voice  # noqa: E402
 from tests.contract_server import ContractServer, modelled_latency  # noqa: E402
@@ -223,6 +225,29 @@ def main() -> None:
     ))
     print("\nOne call = Synthesizer.stream() of that chunk's text alone: one HTTP call plus "
           "decoding, like every chunk of the take.")
+
+    print("\n## Chunking 100,000 characters (chunk_text, median of 5)\n")
+    print(markdown_table(["text", "chunks", "ms"], chunking_speed()))
+
+
+def chunking_speed() -> list[list[object]]:
+    """chunk_text's own cost, far below one call's; measured here, not asserted in a test."""
+    prose = " ".join(SENTENCES)
+    texts = {
+        "prose": (prose + "\n\n") * (100_000 // len(prose) + 1),
+        "one sentence, no punctuation": "word " * 20_000,
+        "a sentence every 3 characters": "a. " * 34_000,
+    }
+    rows = []
+    for name, text in texts.items():
+        text = text[:100_000]
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            chunks = chunk_text(text, CHUNK_CHARS)
+            timings.append(time.perf_counter() - started)
+        rows.append([name, f"{len(chunks):,}", f"{statistics.median(timings) * 1000:.0f}"])
+    return rows
 
 
 if __name__ == "__main__":

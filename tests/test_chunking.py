@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -478,10 +477,10 @@ def test_result_is_deterministic_and_independent_of_earlier_calls() -> None:
     ],
     ids=["prose", "no-punctuation", "one-word", "tiny-sentences"],
 )
-def test_hundred_thousand_characters_are_fast(text: str) -> None:
+def test_hundred_thousand_characters_of_pathological_text(text: str) -> None:
+    # Speed is measured by bench/long_text.py, not asserted here: a timed test flakes on a
+    # busy machine. pytest-timeout still fails a quadratic blow-up.
     text = text[:100_000]
-    started = time.perf_counter()
     chunks = chunk_text(text)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.5
     assert "".join(c.text for c in chunks) == text
+    assert all(0 < len(c.spoken) <= 300 for c in chunks)

@@ -161,7 +161,7 @@ def test_a_huge_answer_is_refused_at_the_cap(client, contract_server):
     started = time.monotonic()
     with pytest.raises(errors.NoAudioError, match="5 MB size limit"):
         client.synthesize(BODY, TEST_KEY)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # refused at the cap, not after all 256 MB
 
 
 @pytest.mark.parametrize("behaviour", ["stall", "trickle"])
@@ -170,7 +170,9 @@ def test_a_stalled_or_trickling_answer_times_out_within_the_read_timeout(client,
     started = time.monotonic()
     with pytest.raises(errors.BackendTimeout, match="did not answer within 1 s"):
         client.synthesize(BODY, TEST_KEY)
-    assert time.monotonic() - started < 1.0 + 1.5
+    # The fault would hold the call for 30 s (stall) or about 50 s (trickle); the client gives
+    # up after its 1 s read timeout. The margin only absorbs a busy machine.
+    assert time.monotonic() - started < 1.0 + 5
     assert len(contract_server.state.requests) == 1  # may have been billed: not retried
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import pytest
@@ -22,13 +21,12 @@ def finish(playground: Playground, text: str = TEXT, voice: Voice = Voice(), **p
     return finished
 
 
-def test_a_repeated_take_makes_no_backend_call_and_is_fast(settings, contract_server):
+def test_a_repeated_take_makes_no_backend_call(settings, contract_server):
+    # How fast a hit is, is measured by bench/cache.py, not asserted here.
     playground = Playground(settings)
     first = finish(playground)
     assert first.take.calls_made == 1
-    started = time.monotonic()
     again = finish(playground)
-    assert time.monotonic() - started < 0.5
     assert again.take.calls_made == 0 and again.take.from_cache == 1
     assert len(contract_server.state.synthesis_requests()) == 1
     assert (again.take.clip.samples == first.take.clip.samples).all()
