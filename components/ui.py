@@ -301,7 +301,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
             stream as they are ready and the final output is the whole take. Every number is
             checked against its documented range before anything is sent to Segmind.
             """
-            note = gr.skip()
+            note = ""  # a refused voice clears the last take's note rather than contradict it
             try:
                 choice = choose_voice(reference_audio, reference_audio_url, settings)
                 note = choice.note

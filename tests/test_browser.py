@@ -577,6 +577,7 @@ def test_rejected_input_shows_a_readable_error_and_the_page_stays_usable(app, co
     page.locator("#reference-url textarea").fill("ftp://example.com/voice.mp3")
     page.locator("#generate").click()
     expect(visible_error(page, "http")).to_be_visible(timeout=TAKE_TIMEOUT)
+    expect(page.locator("#voice-note")).not_to_contain_text("default voice")  # no stale note
     assert synthesis_bodies(contract_server) == []  # nothing invalid was sent
     screenshot(page, "browser-rejected-input.png")
 
