@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from components.audio import Clip, decode_audio, encode_wav
 from components.cache import AudioCache, cache_key
 from components.parameters import SLIDER_PARAMETERS, validate_parameters
 from components.presets import Preset
@@ -98,17 +97,17 @@ class TakeStore:
         self.cache = cache
         self.backend_url = backend_url
 
-    def save_take(self, chunk_keys: Sequence[str], clip: Clip) -> str:
+    def save_take(self, chunk_keys: Sequence[str], wav: bytes) -> str:
         take_id = cache_key(self.backend_url, {"take": list(chunk_keys)}, None)
         if self.cache is not None and take_id not in self.cache:  # a replay is stored already
-            self.cache.put(take_id, encode_wav(clip.samples, clip.sample_rate))
+            self.cache.put(take_id, wav)
         return take_id
 
-    def load_take(self, take_id: str) -> Clip | None:
+    def load_take(self, take_id: str) -> bytes | None:
+        """The take's WAV file, ready to serve as it is."""
         if self.cache is None or not _KEY.fullmatch(take_id):
             return None
-        data = self.cache.get(take_id)
-        return decode_audio(data) if data is not None else None
+        return self.cache.get(take_id)
 
     def save_voice(self, wav: bytes) -> str:
         voice_id = cache_key(self.backend_url, {"voice": True}, wav)

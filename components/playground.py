@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.audio import prepare_reference
+from components.audio import encode_wav, prepare_reference
 from components.cache import AudioCache
 from components.errors import ChatterboxError, InvalidInput, MissingAPIKey
 from components.history import TakeRecord, TakeStore, matching_preset
@@ -32,6 +32,7 @@ log = logging.getLogger("chatterbox.requests")
 class FinishedTake:
     take: Take
     record: TakeRecord
+    wav: bytes  # the take as a 16-bit WAV file, encoded once for the cache and the player
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ class Playground:
                         cached=event.from_cache,
                         audio_seconds=round(event.clip.duration, 2),
                     )
-                    yield FinishedTake(event, self._record(event, request))
+                    wav = encode_wav(event.clip.samples, event.clip.sample_rate)
+                    yield FinishedTake(event, self._record(event, request, wav), wav)
                 else:
                     yield event
         except InvalidInput as error:
@@ -202,11 +204,11 @@ class Playground:
             line["seconds"] = round(time.monotonic() - started, 3)
             log.info(json.dumps(line))
 
-    def _record(self, take: Take, request: TakeRequest) -> TakeRecord:
+    def _record(self, take: Take, request: TakeRequest, wav: bytes) -> TakeRecord:
         """Keep a finished take (and its uploaded voice) so it replays and restores for free."""
         voice = request.voice
         return TakeRecord(
-            take_id=self.takes.save_take(take.chunk_keys, take.clip),
+            take_id=self.takes.save_take(take.chunk_keys, wav),
             created=time.time(),
             text=request.text,
             parameters=dict(request.parameters),

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from components.audio import OUTPUT_SAMPLE_RATE, encode_wav
+from components.audio import OUTPUT_SAMPLE_RATE, decode_audio, encode_wav
 from components.errors import ChatterboxError
 from components.export import DEFAULT_EXPORT_FORMAT, EXPORT_FORMATS, export_audio, export_filename
 from components.history import TakeRecord, append_record, load_records
@@ -319,11 +319,8 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                 )
                 for event in events:
                     if isinstance(event, FinishedTake):
-                        take = event.take
-                        path = _write_file(
-                            encode_wav(take.clip.samples, OUTPUT_SAMPLE_RATE), "chatterbox-take.wav"
-                        )
-                        yield path, _details(take), take.seed, gr.skip(), note, event.record
+                        path = _write_file(event.wav, "chatterbox-take.wav")
+                        yield path, _details(event.take), event.take.seed, gr.skip(), note, event.record
                     else:
                         progress((event.index + 1, event.total), desc="Generating parts")
                         status = f"Part {event.index + 1} of {event.total} ready…"
@@ -367,10 +364,10 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         def play(take_id: str | None) -> tuple[Any, str]:
             if not take_id:
                 return None, ""
-            clip = playground.takes.load_take(take_id)
-            if clip is None:
+            wav = playground.takes.load_take(take_id)
+            if wav is None:
                 return None, "That take is no longer in the cache; generate it again to hear it."
-            return _write_file(encode_wav(clip.samples, clip.sample_rate), "chatterbox-take.wav"), ""
+            return _write_file(wav, "chatterbox-take.wav"), ""
 
         take_a.change(play, take_a, [player_a, takes_note], api_visibility="private")
         take_b.change(play, take_b, [player_b, takes_note], api_visibility="private")
@@ -407,11 +404,12 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
 
         def export_take(take_id: str | None, stored: Any, fmt: str, target: str) -> tuple[Any, str]:
             record = _find(stored, take_id)
-            clip = playground.takes.load_take(take_id) if record else None
-            if record is None or clip is None:
+            wav = playground.takes.load_take(take_id) if record else None
+            if record is None or wav is None:
                 return None, "Pick a take in A to export (it must still be in the cache)."
             if fmt not in EXPORT_FORMATS or target not in LOUDNESS_TARGETS:
                 return None, "Pick an export format and a loudness target from the lists."
+            clip = decode_audio(wav)
             data = export_audio(clip.samples, clip.sample_rate, fmt, LOUDNESS_TARGETS[target])
             name = export_filename(record.text, int(record.parameters["seed"]), record.preset, fmt)
             return _write_file(data, name), f"Exported {name}."

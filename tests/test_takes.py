@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from components.audio import decode_audio
 from components.history import TakeRecord, append_record, load_records, matching_preset
 from components.parameters import defaults
 from components.playground import FinishedTake, Playground
@@ -117,7 +118,7 @@ def test_a_record_replays_and_restores_its_voice(settings, contract_server):
     record = finished.record
     assert record.preset == "Theatrical" and record.voice_label.startswith("uploaded voice")
     assert playground.takes.load_voice(record.voice_id) == wav
-    replayed = playground.takes.load_take(record.take_id)
+    replayed = decode_audio(playground.takes.load_take(record.take_id))
     # Stored as 16-bit WAV: equal to within one quantisation step.
     assert replayed.samples.shape == finished.take.clip.samples.shape
     assert abs(replayed.samples - finished.take.clip.samples).max() <= 1 / 32767
