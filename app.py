@@ -6,11 +6,17 @@ import logging
 
 import gradio as gr
 
+from components import gradio_fixes
 from components.playground import Playground
 from components.settings import Settings
 from components.ui import build_ui
 
 THEME = gr.themes.Soft(primary_hue="orange")
+# The page, its REST API and, at /gradio_api/mcp/, an MCP server whose one tool is /synthesize.
+LAUNCH_OPTIONS = {"theme": THEME, "mcp_server": True}
+
+
+gradio_fixes.install()
 
 
 def build_demo(settings: Settings | None = None) -> gr.Blocks:
@@ -23,9 +29,12 @@ def build_demo(settings: Settings | None = None) -> gr.Blocks:
     return demo
 
 
+if __name__ == "__main__":
+    # Before the demo is built, so the start-up lines (such as whether Live can stream) show.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
 demo = build_demo()
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, read by Gradio itself.
-    demo.launch(theme=THEME)
+    demo.launch(**LAUNCH_OPTIONS)

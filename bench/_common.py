@@ -1,5 +1,6 @@
 """Helpers shared by the benchmark scripts: the loopback server, settings, the app served in
-this process, checking the tone-burst speech it returns, stats and tables.
+this process or in a subprocess of its own, raw HTTP calls to a Gradio endpoint, a process
+tree's CPU time, checking the tone-burst speech the app returns, stats and tables.
 
 Not a benchmark itself. The scripts put the repository root on sys.path before importing this.
 Nothing here imports gradio at module level: a script calls enter_app_environment() first.
@@ -8,15 +9,21 @@ Nothing here imports gradio at module level: a script calls enter_app_environmen
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import requests
 import soundfile as sf
 
 from components.parameters import defaults
@@ -33,13 +40,21 @@ SAMPLE_TEXT = (
 )
 
 
+# No analytics, no telemetry, no Hugging Face Hub traffic: for every process a benchmark runs,
+# the benchmark's own included.
+NO_TELEMETRY = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
+
+
 def isolated_environment(api_url: str, workdir: str) -> dict[str, str]:
     """os.environ for an app that talks only to `api_url` and writes only under `workdir`:
     no developer's key, no analytics, the cache, Gradio's files and temp files in `workdir`."""
     env = {name: value for name, value in os.environ.items() if name != "SEGMIND_API_KEY"}
     env.update(
-        GRADIO_ANALYTICS_ENABLED="False",
-        HF_HUB_OFFLINE="1",
+        NO_TELEMETRY,
         SEGMIND_API_URL=api_url,
         CHATTERBOX_CACHE_DIR=os.path.join(workdir, "cache"),
         GRADIO_TEMP_DIR=os.path.join(workdir, "gradio"),
@@ -155,6 +170,139 @@ def served_app(settings: Settings) -> Iterator[str]:
     finally:
         with contextlib.redirect_stdout(sys.stderr):  # Gradio prints "Closing server ..."
             demo.close()
+
+
+@dataclass(frozen=True)
+class ServedProcess:
+    """A Gradio app serving from a subprocess of its own (see served_process)."""
+
+    process: subprocess.Popen
+    url: str  # http://127.0.0.1:<port>, no trailing slash
+    log_path: str  # its stdout and stderr
+    startup_seconds: float  # from starting the process to the first HTTP 200 on `/`
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return Path(self.log_path).read_text(errors="replace")[-chars:]
+
+
+@contextmanager
+def served_process(
+    command: Sequence[str], api_url: str, timeout: float = 120.0, **environment: str
+) -> Iterator[ServedProcess]:
+    """Run `command` (e.g. [sys.executable, "app.py"]) from the repository root, serving on
+    127.0.0.1 at a free port (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, which Gradio's launch()
+    reads), in isolated_environment(api_url, <a fresh temp dir>) plus `environment`; yield once
+    `/` answers 200. The process is ended and the temp dir removed on exit, whatever happens."""
+    workspace = tempfile.TemporaryDirectory(prefix="chatterbox-bench-", ignore_cleanup_errors=True)
+    with workspace as workdir:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = isolated_environment(api_url, workdir)
+        env.update(environment, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
+        log_path = os.path.join(workdir, "server.log")
+        with open(log_path, "wb") as log:
+            started = time.monotonic()
+            process = subprocess.Popen(
+                list(command), cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # a process group of its own, ended whole
+            )
+        try:
+            startup = _wait_for_page(process, url, started, timeout, log_path)
+            yield ServedProcess(process, url, log_path, startup)
+        finally:
+            _end_process_group(process)
+
+
+def _end_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process's group, 10 s to exit, then SIGKILL to whatever is left of the
+    group (a child such as an ffmpeg it started)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _wait_for_page(
+    process: subprocess.Popen, url: str, started: float, timeout: float, log_path: str
+) -> float:
+    """Seconds from `started` to the first HTTP 200 on `url`/, polled every 20 ms."""
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            log = Path(log_path).read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{process.args} exited early (code {process.returncode}):\n{log}")
+        try:
+            if requests.get(f"{url}/", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"{process.args}: no HTTP 200 on / within {timeout:g} s")
+
+
+class GradioCallError(RuntimeError):
+    """A Gradio endpoint answered `event: error` (or its stream broke off)."""
+
+
+def call_events(
+    session: requests.Session, url: str, api_name: str, data: Sequence[Any], timeout: float = 120.0
+) -> Iterator[tuple[str, Any]]:
+    """Call a queued Gradio endpoint over raw HTTP, as any non-Python client does: POST
+    `{url}/gradio_api/call/<api_name>` with `{"data": [...positional args...]}` for an event id,
+    then GET `.../<api_name>/<event id>` and yield each (event, decoded data) of its SSE stream
+    as it arrives ("generating" per yield of a generator, then "complete"; heartbeats are
+    skipped). Raises GradioCallError on `event: error` or a stream with no `complete`. Reads the
+    stream to its end, so the connection goes back to `session`'s pool."""
+    endpoint = f"{url}/gradio_api/call/{api_name}"
+    response = session.post(endpoint, json={"data": list(data)}, timeout=timeout)
+    response.raise_for_status()
+    event_id = response.json()["event_id"]
+    completed = False
+    with session.get(f"{endpoint}/{event_id}", stream=True, timeout=timeout) as stream:
+        stream.raise_for_status()
+        event = None
+        for line in stream.iter_lines(chunk_size=None, decode_unicode=True):
+            if line.startswith("event:"):
+                event = line.partition(":")[2].strip()
+            elif line.startswith("data:") and event not in (None, "heartbeat"):
+                payload = json.loads(line.partition(":")[2])
+                if event == "error":
+                    raise GradioCallError(f"/{api_name} answered event: error, data: {payload!r}")
+                completed = completed or event == "complete"
+                yield event, payload
+    if not completed:
+        raise GradioCallError(f"/{api_name}: the event stream ended without `event: complete`")
+
+
+def _cpu_ticks_and_parent(pid: int) -> tuple[int, int]:
+    """(utime + stime + cutime + cstime, parent pid) from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as stat:
+        text = stat.read()
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ", which may hold spaces
+    return sum(int(value) for value in fields[11:15]), int(fields[1])
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by process `pid`: its own, its ended children's (cutime and
+    cstime), and those of its descendants still running (such as an ffmpeg it started)."""
+    usage: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                usage[int(entry)] = _cpu_ticks_and_parent(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass  # ended while listed
+    children: dict[int, list[int]] = {}
+    for child, (_, parent) in usage.items():
+        children.setdefault(parent, []).append(child)
+    ticks, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        ticks += usage.get(current, (0, 0))[0]
+        pending += children.get(current, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def app_client(url: str, download_files: str | bool = False):

@@ -26,6 +26,7 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from bench._common import (  # noqa: E402
@@ -78,9 +79,9 @@ SENTENCES = (
 )
 
 
-def passage(chunks: int, synthesizer: Synthesizer) -> str:
+def story(fits: Callable[[str], bool]) -> str:
     """The longest text built from SENTENCES (in a fixed, shuffled-looking order, a paragraph
-    break every eighth sentence) that Synthesizer.plan splits into at most `chunks` chunks.
+    break every eighth sentence) for which `fits(text)` holds.
 
     Each round through SENTENCES is a new night of the story, so no two chunks are the same
     (the app would make one call for identical chunks, which would flatter the numbers)."""
@@ -92,9 +93,14 @@ def passage(chunks: int, synthesizer: Synthesizer) -> str:
             sentence = f"On night {night + 1}, {sentence[0].lower()}{sentence[1:]}"
         separator = "" if not candidate else ("\n\n" if index % 8 == 0 else " ")
         candidate += separator + sentence
-        if len(synthesizer.plan(candidate)) > chunks:
+        if not fits(candidate):
             return text
         text, index = candidate, index + 1
+
+
+def passage(chunks: int, synthesizer: Synthesizer) -> str:
+    """story() as long as Synthesizer.plan splits into at most `chunks` chunks."""
+    return story(lambda text: len(synthesizer.plan(text)) <= chunks)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,14 @@ def encode_wav(samples: np.ndarray, sample_rate: int) -> bytes:
 
 
 @dataclass(frozen=True)
+class AudioFile:
+    """A finished audio file as bytes, and the name its download should carry."""
+
+    data: bytes
+    name: str
+
+
+@dataclass(frozen=True)
 class ReferenceVoice:
     """An uploaded or recorded voice, made ready to send."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -25,6 +26,11 @@ _HEADER_SIZE = len(_MAGIC) + _DIGEST_SIZE
 _SUFFIX = ".clip"
 _TEMP_SUFFIX = ".tmp"
 _KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
+# Clips whose disk write failed (a full or broken disk) are kept in memory up to this size,
+# so audio that was paid for still replays for free until the process ends.
+MEMORY_FALLBACK_BYTES = 64_000_000
+
+log = logging.getLogger("chatterbox.cache")
 
 
 def _canonical(value: Any, path: str) -> Any:
@@ -108,6 +114,8 @@ class AudioCache:
         self._lock = threading.Lock()
         self._index: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._total = 0
+        self._unwritten: OrderedDict[str, bytes] = OrderedDict()  # see MEMORY_FALLBACK_BYTES
+        self._unwritten_total = 0
         self._directory.mkdir(parents=True, exist_ok=True)
 
         found: list[tuple[float, str, int]] = []
@@ -157,9 +165,12 @@ class AudioCache:
         _check_key(key)
         path = self._path(key)
         with self._lock:
+            if key in self._unwritten:
+                self._unwritten.move_to_end(key)
+                return self._unwritten[key]
             try:
                 blob = path.read_bytes()
-            except FileNotFoundError:
+            except OSError:  # missing, or a disk that fails reads too
                 self._forget(key)
                 return None
             payload = blob[_HEADER_SIZE:]
@@ -185,14 +196,32 @@ class AudioCache:
     def put(self, key: str, audio: bytes) -> None:
         """Store `audio` under `key` atomically, then evict least-recently-used entries.
 
-        A clip that alone would exceed `max_bytes` is not stored. I/O errors propagate; the
-        temporary file is removed.
+        A clip that alone would exceed `max_bytes` is not stored. A write that fails (a full
+        disk, a removed folder) never raises: the clip is kept in memory instead, bounded by
+        MEMORY_FALLBACK_BYTES, and the failure is logged.
         """
         _check_key(key)
         payload = bytes(audio)
         blob = _MAGIC + hashlib.sha256(payload).digest() + payload
         if len(blob) > self._max_bytes:
             return
+        try:
+            self._write(key, blob)
+        except OSError as error:
+            log.warning("cache write failed (%s: %s); clip kept in memory", type(error).__name__, error)
+            self._keep_in_memory(key, payload)
+
+    def _keep_in_memory(self, key: str, payload: bytes) -> None:
+        with self._lock:
+            if key in self._unwritten:
+                return
+            self._unwritten[key] = payload
+            self._unwritten_total += len(payload)
+            while self._unwritten_total > MEMORY_FALLBACK_BYTES and len(self._unwritten) > 1:
+                _, dropped = self._unwritten.popitem(last=False)
+                self._unwritten_total -= len(dropped)
+
+    def _write(self, key: str, blob: bytes) -> None:
         # Written and fsynced outside the lock (the slow part); a reader never sees a partial
         # file because the entry only appears through os.replace.
         descriptor, temp_name = tempfile.mkstemp(
@@ -227,6 +256,8 @@ class AudioCache:
         if not isinstance(key, str) or not _KEY_PATTERN.fullmatch(key):
             return False
         with self._lock:
+            if key in self._unwritten:
+                return True
             if key not in self._index:
                 return False
             if not self._path(key).exists():

@@ -4,6 +4,7 @@
      ├── InvalidInput ............ refused before any backend call (names the field)
      ├── MissingAPIKey ........... no key in the environment or the page
      ├── LimitReached ............ the owner's per-visitor rate limit or daily budget
+     ├── LocalFailure ............ this server failed after Segmind answered (the take is kept)
      └── BackendError
           ├── BackendConnectionError   no answer at all (DNS, refused, reset)
           │    └── BackendTimeout      connected, but no answer within the read timeout
@@ -49,6 +50,17 @@ class LimitReached(ChatterboxError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LocalFailure(ChatterboxError):
+    """Something on this server failed after calls were paid for; what they bought is kept."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            f"This server failed after Segmind answered ({type(cause).__name__}). The paid audio "
+            "is kept: press Generate again to replay it at no cost."
+        )
+        self.cause = cause
 
 
 class BackendError(ChatterboxError):

@@ -9,7 +9,6 @@ import unicodedata
 import warnings
 
 import numpy as np
-import pyloudnorm as pyln
 import soundfile as sf
 
 from components.audio import resample
@@ -58,6 +57,10 @@ def _check_format(fmt: str) -> str:
 
 
 def _normalise_loudness(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
+    # Imported on first use: pyloudnorm brings scipy.signal, most of a second of start-up
+    # that only an export with a loudness target needs.
+    import pyloudnorm as pyln
+
     meter = pyln.Meter(sample_rate)
     # pyloudnorm gates 400 ms blocks and raises on anything shorter: such a clip is left as is.
     if len(samples) < meter.block_size * sample_rate:

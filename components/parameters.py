@@ -121,3 +121,36 @@ def markdown_table() -> str:
             f"| {p.description} |"
         )
     return "\n".join(rows)
+
+
+def api_docstring(max_text_chars: int, reference_seconds: float) -> str:
+    """The `/synthesize` endpoint's docstring, which Gradio turns into the API page's and the
+    MCP tool's descriptions: every argument, with the ranges and defaults of PARAMETERS."""
+    lines = [
+        "Speak `text` with Resemble AI's Chatterbox TTS (served by Segmind) and return the take "
+        "as a 24 kHz WAV file, then a details line, the seed used, the live stream and a note "
+        "on the voice.",
+        "Every number is checked against its documented range before anything is sent; long "
+        "text is split at sentence boundaries and synthesized in parallel. Give the Segmind "
+        "key in the X-Segmind-Key request header (or leave it out when the app's owner pays).",
+        "",
+        "Args:",
+        f"    text: What to say, 1 to {max_text_chars:,} characters.",
+        "    reference_audio: A recording of the voice to clone (WAV, MP3, FLAC or OGG; the "
+        f"first {reference_seconds:g} s are used), or null for the default voice.",
+        "    reference_audio_url: An http(s) URL of the voice to clone, used when "
+        "reference_audio is null; empty for none.",
+    ]
+    for p in PARAMETERS:
+        kind = "An integer" if p.integer else "A number"
+        lines.append(
+            f"    {p.name}: {p.description} {kind} from {_fmt(p.minimum)} to "
+            f"{_fmt(p.maximum)}; default {_fmt(p.default)}."
+        )
+    lines += [
+        "    random_seed: true draws a new seed for this take (reported in the outputs); "
+        "default false.",
+        "    api_key: A Segmind API key; prefer the X-Segmind-Key header, which keeps the key "
+        "out of the arguments. Default empty.",
+    ]
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ from typing import Any
 
 from components.audio import encode_wav, prepare_reference
 from components.cache import AudioCache
-from components.errors import ChatterboxError, InvalidInput, MissingAPIKey
+from components.errors import ChatterboxError, InvalidInput, LocalFailure, MissingAPIKey
 from components.history import TakeRecord, TakeStore, matching_preset
 from components.limits import DailyCallBudget, VisitorRateLimit
 from components.parameters import SEED_MAX
@@ -23,7 +23,7 @@ from components.presets import load_presets
 from components.safe_url import validate_reference_url
 from components.segmind_client import SegmindClient
 from components.settings import Settings
-from components.synthesis import ChunkAudio, Synthesizer, Take, TakeRequest, Voice
+from components.synthesis import CallMeter, ChunkAudio, Synthesizer, Take, TakeRequest, Voice
 
 log = logging.getLogger("chatterbox.requests")
 
@@ -160,12 +160,17 @@ class Playground:
         voice: Voice,
         visitor_key: Any,
         visitor: str,
+        *,
+        live: bool = True,
     ) -> Iterator[ChunkAudio | FinishedTake]:
-        """Validate everything first, then stream the take; nothing invalid is ever sent.
+        """Validate everything first, then make the take (streaming its chunks with `live`);
+        nothing invalid is ever sent.
 
-        Every request, refused ones included, leaves exactly one JSON log line, never the key.
+        Every request, refused ones included, leaves exactly one JSON log line, never the key,
+        counting every call Segmind answered, even when something fails afterwards.
         """
         started = time.monotonic()
+        meter = CallMeter()
         line: dict[str, Any] = {
             "request": uuid.uuid4().hex[:12],
             "visitor": hashlib.sha256(visitor.encode()).hexdigest()[:10],
@@ -179,16 +184,17 @@ class Playground:
             allowance = (
                 OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
             )
-            for event in self.synthesizer.stream(request, api_key, allowance):
+            events = self.synthesizer.stream(request, api_key, allowance, live=live, meter=meter)
+            for event in events:
                 if isinstance(event, Take):
+                    wav = encode_wav(event.clip.samples, event.clip.sample_rate)
+                    finished = FinishedTake(event, self._record(event, request, wav), wav)
                     line.update(
                         status="ok",
-                        calls=event.calls_made,
                         cached=event.from_cache,
                         audio_seconds=round(event.clip.duration, 2),
                     )
-                    wav = encode_wav(event.clip.samples, event.clip.sample_rate)
-                    yield FinishedTake(event, self._record(event, request, wav), wav)
+                    yield finished
                 else:
                     yield event
         except InvalidInput as error:
@@ -200,7 +206,13 @@ class Playground:
         except GeneratorExit:
             line["status"] = "cancelled"
             raise
+        except Exception as error:
+            line["error"] = type(error).__name__
+            if meter.paid:  # what was paid for is in the cache: say so, and how to get it
+                raise LocalFailure(error) from error
+            raise
         finally:
+            line["calls"] = meter.paid
             line["seconds"] = round(time.monotonic() - started, 3)
             log.info(json.dumps(line))
 

@@ -9,6 +9,7 @@ import base64
 import binascii
 import email.utils
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -66,6 +67,11 @@ class SegmindClient:
         self.max_response_bytes = max_response_bytes
         self._sleep = sleep
         self._session = requests.Session()
+        # The environment's proxy and CA settings, read once here rather than on every call
+        # (requests re-reads os.environ per request: about a millisecond each time).
+        self._session.proxies.update(requests.utils.get_environ_proxies(api_url))
+        self._session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._session.trust_env = False
         # Retries are ours (with Retry-After and jitter); urllib3's would hide them.
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=64, max_retries=0)
         self._session.mount("http://", adapter)

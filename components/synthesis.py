@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -105,14 +106,39 @@ class CallAllowance(Protocol):
     def refund(self, calls: int) -> None: ...
 
 
+class CallMeter:
+    """Calls Segmind answered, counted in the worker the moment each answer arrives, so a take
+    that fails afterwards (undecodable audio, a local error) still reports what it paid."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.paid = 0
+
+    def count(self) -> None:
+        with self._lock:
+            self.paid += 1
+
+
 @dataclass(frozen=True)
 class ChunkAudio:
-    """One chunk, processed and ready to play: its own audio followed by its pause."""
+    """Chunks `index` to `index + parts - 1`, processed and ready to play: their audio, each
+    followed by its pause."""
 
     index: int
     total: int
     samples: np.ndarray
     from_cache: bool
+    parts: int = 1
+
+    @classmethod
+    def joined(cls, pieces: list[ChunkAudio]) -> ChunkAudio:
+        return cls(
+            index=pieces[0].index,
+            total=pieces[0].total,
+            samples=np.concatenate([piece.samples for piece in pieces]),
+            from_cache=all(piece.from_cache for piece in pieces),
+            parts=sum(piece.parts for piece in pieces),
+        )
 
 
 @dataclass(frozen=True)
@@ -171,12 +197,19 @@ class Synthesizer:
         request: TakeRequest,
         api_key: str,
         allowance: CallAllowance | None = None,
+        *,
+        live: bool = True,
+        meter: CallMeter | None = None,
     ) -> Iterator[ChunkAudio | Take]:
-        """Yield each chunk in text order as soon as it and all before it are ready, then the Take.
+        """With `live`, yield each chunk in text order as soon as it and all before it are
+        ready, chunks that are ready together as one (each yield costs the player an encode);
+        always end with the Take.
 
-        A take wholly from the cache yields only the Take: streaming it would only slow it down.
+        Only a take of several chunks with calls to wait for is streamed: a one-call take, or
+        one wholly from the cache, is ready as soon as its first chunk would be.
         """
         started = time.monotonic()
+        meter = meter or CallMeter()
         chunks = self.plan(request.text)
         total = len(chunks)
         keys = [self.chunk_key(request, chunk) for chunk in chunks]
@@ -196,7 +229,6 @@ class Synthesizer:
 
         concurrency = AdaptiveConcurrency(self.max_concurrency)
         remaining_credits: str | None = None
-        calls_made = 0
         ready: dict[int, ChunkAudio] = {}
         next_to_yield = 0
         pieces: list[np.ndarray] = []
@@ -205,6 +237,7 @@ class Synthesizer:
             index = indices_of[key][0]
             payload = request_payload(chunks[index].spoken, request.parameters, request.voice)
             result = self.client.synthesize(payload, api_key, concurrency)
+            meter.count()
             piece = self._process(result.audio, chunks, index, from_cache=False)
             # Cached here, in the worker, so a chunk paid for is kept even when the take
             # fails elsewhere or the visitor leaves before it arrives.
@@ -220,6 +253,7 @@ class Synthesizer:
                     else self._process(audio, chunks, index, from_cache=from_cache)
                 )
 
+        streamed = live and total > 1 and bool(to_call)
         workers = max(1, min(self.max_concurrency, len(to_call)))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
         futures: dict[Future, str] = {executor.submit(call, key): key for key in to_call}
@@ -227,12 +261,13 @@ class Synthesizer:
             for key, audio in cached.items():
                 place(key, audio, None, from_cache=True)
             while next_to_yield < total:
+                batch = []
                 while next_to_yield in ready:
-                    piece = ready.pop(next_to_yield)
-                    pieces.append(piece.samples)
+                    batch.append(ready.pop(next_to_yield))
+                    pieces.append(batch[-1].samples)
                     next_to_yield += 1
-                    if to_call:  # a take wholly from the cache has nothing to wait for
-                        yield piece
+                if streamed and batch:
+                    yield ChunkAudio.joined(batch)
                 if next_to_yield >= total:
                     break
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
@@ -245,7 +280,6 @@ class Synthesizer:
                     except ChatterboxError as error:
                         index = indices_of[key][0]
                         raise ChunkFailed(chunks[index], index, total, error) from None
-                    calls_made += 1
                     remaining_credits = credits or remaining_credits
                     place(key, audio, first, from_cache=False)
         except BaseException:
@@ -261,7 +295,7 @@ class Synthesizer:
             seed=int(request.parameters["seed"]),
             chunk_keys=tuple(keys),
             chunks=total,
-            calls_made=calls_made,
+            calls_made=meter.paid,
             from_cache=sum(len(indices_of[key]) for key in cached),
             seconds=time.monotonic() - started,
             remaining_credits=remaining_credits,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -11,16 +12,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+from gradio import processing_utils
+from gradio.data_classes import FileData
 
-from components.audio import OUTPUT_SAMPLE_RATE, decode_audio, encode_wav
+from components.audio import OUTPUT_SAMPLE_RATE, AudioFile, decode_audio, encode_wav
 from components.errors import ChatterboxError
 from components.export import DEFAULT_EXPORT_FORMAT, EXPORT_FORMATS, export_audio, export_filename
 from components.history import TakeRecord, append_record, load_records
-from components.parameters import SEED, SLIDER_PARAMETERS
+from components.media_tools import ffmpeg_check
+from components.parameters import SEED, SLIDER_PARAMETERS, api_docstring, defaults
 from components.playground import FinishedTake, Playground, choose_voice, resolve_seed
 from components.presets import Preset
 from components.settings import Settings
 from components.synthesis import Take
+
+log = logging.getLogger("chatterbox.ui")
 
 SAMPLE_TEXT = (
     "Welcome to Chatterbox TTS, where your text turns into captivating audio effortlessly."
@@ -30,10 +36,12 @@ LOUDNESS_TARGETS = {
     "-16 LUFS (podcast)": -16.0,
     "-23 LUFS (broadcast)": -23.0,
 }
-_OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-takes-")
+_OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-exports-")
 # Gradio copies each served file into its own cache (deleted by `delete_cache`), so our
 # copies only need to outlive that hand-over; an hour is generous.
 OUTPUT_MAX_AGE_SECONDS = 3600
+# Sent by the API caller (and by Gradio's MCP server, which forwards its client's headers).
+KEY_HEADER = "X-Segmind-Key"
 
 
 class RawSlider(gr.Slider):
@@ -46,6 +54,47 @@ class RawSlider(gr.Slider):
 
     def preprocess(self, payload: Any) -> Any:
         return payload
+
+
+class TakeAudio(gr.Audio):
+    """A player fed an AudioFile: Gradio stores the bytes under their content hash with the
+    file's own name, and never runs ffprobe on them, as it does on every file path."""
+
+    is_template = True
+
+    def postprocess(self, value: Any) -> Any:
+        if isinstance(value, AudioFile):
+            path = processing_utils.save_bytes_to_cache(value.data, value.name, self.GRADIO_CACHE)
+            return FileData(path=path, orig_name=value.name)
+        return super().postprocess(value)
+
+
+class LiveAudio(gr.Audio):
+    """The Live player. Streaming is a courtesy: if encoding a chunk fails (ffmpeg gone, a full
+    disk), Live stops and the take, already paid for, still arrives whole in the Take player."""
+
+    is_template = True
+
+    async def stream_output(self, value: Any, output_id: str, first_chunk: bool) -> Any:
+        try:
+            return await super().stream_output(value, output_id, first_chunk)
+        except Exception as error:  # noqa: BLE001 — any failure here only costs the stream
+            log.warning("Live streaming failed (%s: %s); the take will still arrive whole",
+                        type(error).__name__, error)
+            self.end_stream_output(output_id)
+            return None, {"path": output_id, "is_stream": True, "meta": {"_type": "gradio.FileData"}}
+
+
+class PageOnlyJSON(gr.JSON):
+    """Carries a value between a public event and its follow-up in the page, like gr.State,
+    but out of the API. Gradio 6.31's MCP server fails on a gr.State output of a tool (it
+    pops a list that holds one tuple), so the take record cannot travel in a State."""
+
+    is_template = True
+
+    @property
+    def skip_api(self) -> bool:
+        return True
 
 
 class RawNumber(gr.Number):
@@ -88,6 +137,16 @@ def _preset_js(preset: Preset) -> str:
     return f"() => {json.dumps(values)}"
 
 
+def _take_file(record: TakeRecord, wav: bytes) -> AudioFile:
+    name = export_filename(record.text, int(record.parameters["seed"]), record.preset, "wav")
+    return AudioFile(wav, name)
+
+
+def _is_mcp_call(request: gr.Request | None) -> bool:
+    """Gradio's MCP server calls the app through its own client, which marks itself."""
+    return request is not None and request.headers.get("x-gradio-user") == "mcp"
+
+
 def _write_file(data: bytes, name: str) -> str:
     """A file for Gradio to serve; its own folder so the download keeps a readable name."""
     _remove_old_outputs()
@@ -111,6 +170,8 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         if playground.owner_key_available
         else "Required: paste your Segmind key (kept in this browser tab only)."
     )
+
+    ffmpeg = ffmpeg_check()  # started now, in the background; the first long take waits for it
 
     with gr.Blocks(
         title="Chatterbox TTS Playground",
@@ -186,16 +247,18 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     elem_id="api-key",
                 )
                 generate = gr.Button("Generate", variant="primary", elem_id="generate")
-                live = gr.Audio(
-                    label="Live (plays while the rest is generated)",
+                # Shown only while a take of several calls streams; a one-call take goes
+                # straight to the Take player, so there is one obvious place to listen.
+                live = LiveAudio(
+                    label="Live: plays while the rest of the take is made",
                     streaming=True,
                     autoplay=True,
                     interactive=False,
+                    visible=False,
                     elem_id="live",
                 )
-                player = gr.Audio(
+                player = TakeAudio(
                     label="Take",
-                    type="filepath",
                     interactive=False,
                     buttons=["download"],
                     elem_id="player",
@@ -226,13 +289,11 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                 take_a = gr.Dropdown(label="Take A", choices=[], elem_id="take-a")
                 take_b = gr.Dropdown(label="Take B (compare)", choices=[], elem_id="take-b")
             with gr.Row():
-                player_a = gr.Audio(
-                    label="A", type="filepath", interactive=False, buttons=["download"],
-                    elem_id="player-a",
+                player_a = TakeAudio(
+                    label="A", interactive=False, buttons=["download"], elem_id="player-a"
                 )
-                player_b = gr.Audio(
-                    label="B", type="filepath", interactive=False, buttons=["download"],
-                    elem_id="player-b",
+                player_b = TakeAudio(
+                    label="B", interactive=False, buttons=["download"], elem_id="player-b"
                 )
             with gr.Row():
                 with gr.Column(scale=1, min_width=160):
@@ -254,7 +315,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     elem_id="exported",
                 )
             takes_note = gr.Markdown(elem_id="takes-note")
-        last_record = gr.State(None)
+        last_record = PageOnlyJSON(None, visible=False)
 
         slider_list = list(sliders.values())
         for button, preset in preset_buttons:
@@ -279,28 +340,27 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
             api_visibility="private",
         )
 
+        # A default of None makes reference_audio optional to API and MCP callers; the others
+        # need defaults after it, and take the table's.
+        default = defaults()
+
         def synthesize(
             text: str,
-            reference_audio: str | None,
-            reference_audio_url: str | None,
-            exaggeration: float,
-            temperature: float,
-            seed: int,
-            cfg_weight: float,
-            min_p: float,
-            top_p: float,
-            repetition_penalty: float,
+            reference_audio: str | None = None,
+            reference_audio_url: str | None = "",
+            exaggeration: float = default["exaggeration"],
+            temperature: float = default["temperature"],
+            seed: int = default["seed"],
+            cfg_weight: float = default["cfg_weight"],
+            min_p: float = default["min_p"],
+            top_p: float = default["top_p"],
+            repetition_penalty: float = default["repetition_penalty"],
             random_seed: bool = False,
             api_key: str = "",
             request: gr.Request = None,
+            x_segmind_key: gr.Header = None,
             progress: gr.Progress = gr.Progress(),
         ) -> Iterator[tuple]:
-            """Speak `text` with Chatterbox and return the take as a WAV file.
-
-            Long text is split at sentence boundaries and synthesized in parallel; the chunks
-            stream as they are ready and the final output is the whole take. Every number is
-            checked against its documented range before anything is sent to Segmind.
-            """
             note = ""  # a refused voice clears the last take's note rather than contradict it
             try:
                 choice = choose_voice(reference_audio, reference_audio_url, settings)
@@ -314,16 +374,27 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     "top_p": top_p,
                     "repetition_penalty": repetition_penalty,
                 }
+                # A key typed into the page (or passed as api_key) wins over the header.
+                key = api_key if api_key or not isinstance(x_segmind_key, str) else x_segmind_key
+                live_wanted = not _is_mcp_call(request) and ffmpeg.result().available
                 events = playground.generate(
-                    text, parameters, choice.voice, api_key, _visitor(request)
+                    text, parameters, choice.voice, key, _visitor(request), live=live_wanted
                 )
+                streamed = False
                 for event in events:
                     if isinstance(event, FinishedTake):
-                        path = _write_file(event.wav, "chatterbox-take.wav")
-                        yield path, _details(event.take), event.take.seed, gr.skip(), note, event.record
+                        # After a streamed take Live stays, still playing; otherwise it goes.
+                        live_after = gr.skip() if streamed else gr.update(visible=False)
+                        take = _take_file(event.record, event.wav)
+                        record = event.record.to_json()
+                        yield take, _details(event.take), event.take.seed, live_after, note, record
                     else:
-                        progress((event.index + 1, event.total), desc="Generating parts")
-                        status = f"Part {event.index + 1} of {event.total} ready…"
+                        done = event.index + event.parts
+                        progress((done, event.total), desc="Generating parts")
+                        status = f"{done} of {event.total} parts ready, playing in Live…"
+                        if not streamed:
+                            streamed = True
+                            yield gr.skip(), status, gr.skip(), gr.update(visible=True), note, gr.skip()
                         chunk = encode_wav(event.samples, OUTPUT_SAMPLE_RATE)
                         yield gr.skip(), status, gr.skip(), chunk, note, gr.skip()
             except ChatterboxError as error:
@@ -331,6 +402,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                 yield gr.skip(), f"**Error:** {error}", gr.skip(), gr.skip(), note, gr.skip()
                 raise gr.Error(str(error), print_exception=False) from None
 
+        synthesize.__doc__ = api_docstring(settings.max_text_chars, settings.reference_seconds)
         generate.click(
             synthesize,
             inputs=[
@@ -361,34 +433,34 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
 
         demo.load(show_takes, history, [take_a, take_b], api_visibility="private")
 
-        def play(take_id: str | None) -> tuple[Any, str]:
-            if not take_id:
+        def play(take_id: str | None, stored: Any) -> tuple[Any, str]:
+            record = _find(stored, take_id)
+            if record is None:
                 return None, ""
-            wav = playground.takes.load_take(take_id)
+            wav = playground.takes.load_take(record.take_id)
             if wav is None:
                 return None, "That take is no longer in the cache; generate it again to hear it."
-            return _write_file(wav, "chatterbox-take.wav"), ""
+            return _take_file(record, wav), ""
 
-        take_a.change(play, take_a, [player_a, takes_note], api_visibility="private")
-        take_b.change(play, take_b, [player_b, takes_note], api_visibility="private")
+        take_a.change(play, [take_a, history], [player_a, takes_note], api_visibility="private")
+        take_b.change(play, [take_b, history], [player_b, takes_note], api_visibility="private")
 
         def use_settings(take_id: str | None, stored: Any) -> list[Any]:
             record = _find(stored, take_id)
             if record is None:
                 return [gr.skip()] * (len(slider_list) + 6) + ["Pick a take in A first."]
-            voice_path, note = None, f"Settings of take “{record.text[:40]}” restored."
+            voice, note = None, f"Settings of take “{record.text[:40]}” restored."
             if record.voice_id:
-                wav = playground.takes.load_voice(record.voice_id)
-                if wav is None:
+                # Bytes, not a path: Gradio would run ffprobe on a path.
+                voice = playground.takes.load_voice(record.voice_id)
+                if voice is None:
                     note += " Its uploaded voice is no longer cached: upload it again."
-                else:
-                    voice_path = _write_file(wav, "reference-voice.wav")
             return [
                 record.text,
                 *(record.parameters[p.name] for p in SLIDER_PARAMETERS),
                 record.parameters["seed"],
                 False,
-                voice_path,
+                voice,
                 record.voice_url,
                 gr.skip(),
                 note,
@@ -432,8 +504,10 @@ def _find(stored: Any, take_id: str | None) -> TakeRecord | None:
     return next((r for r in load_records(stored) if r.take_id == take_id), None)
 
 
-def remember_take(record: TakeRecord | None, stored: Any) -> tuple[Any, Any, Any]:
-    """Add the finished take to this browser's list and select it as A."""
+def remember_take(carried: Any, stored: Any) -> tuple[Any, Any, Any]:
+    """Add the finished take to this browser's list and select it as A. The record comes back
+    from the page, so it is validated like any record from the browser."""
+    record = TakeRecord.from_json(carried)
     if record is None:
         return gr.skip(), gr.skip(), gr.skip()
     stored = append_record(stored, record)

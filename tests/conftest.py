@@ -11,6 +11,8 @@ os.environ.pop("SEGMIND_API_KEY", None)
 os.environ["CHATTERBOX_CACHE_DIR"] = tempfile.mkdtemp(prefix="chatterbox-test-cache-")
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="chatterbox-test-gradio-"))
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 from collections.abc import Iterator  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -52,14 +54,18 @@ class LaunchedApp:
     def __init__(self, settings: Settings) -> None:
         from gradio_client import Client
 
-        from app import build_demo
+        from app import LAUNCH_OPTIONS, build_demo
 
         self.settings = settings
         self.demo = build_demo(settings)
-        self.demo.launch(prevent_thread_lock=True, quiet=True, server_port=_free_port())
+        self.demo.launch(
+            **LAUNCH_OPTIONS, prevent_thread_lock=True, quiet=True, server_port=_free_port()
+        )
         self.url = self.demo.local_url
         # Files are downloaded, as a real API caller gets them.
-        self.client = Client(self.url, verbose=False, download_files=tempfile.mkdtemp())
+        self.client = Client(
+            self.url, verbose=False, download_files=tempfile.mkdtemp(), analytics_enabled=False
+        )
 
     def synthesize(self, *text: str, **overrides: object) -> tuple:
         """Call /synthesize with the documented defaults for every argument not given."""

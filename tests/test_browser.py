@@ -194,10 +194,11 @@ def test_page_loads_with_documented_controls(app, page):
         "#reference-url textarea",
         "#api-key input[type=password]",
         "#random-seed input[type=checkbox]",
-        "#live",
         "#player",
     ):
         expect(page.locator(selector)).to_be_visible()
+    # Live shows only while a take of several calls streams.
+    expect(page.locator("#live")).to_be_hidden()
     expect(page.locator("#generate")).to_have_text("Generate")
     expect(page.locator("#text-stats")).to_contain_text("1 call")
     assert_usable(page)
@@ -289,6 +290,12 @@ def test_generate_plays_the_clip(app, contract_server, page):
     src = wait_for_take(page)
     _, seconds = fetch_wav(page, src)
     assert 0.15 * words < seconds < 0.3 * words + 1.5, f"{seconds:.2f} s for {words} words"
+    # One call, one place to listen: the Take player, with a name that says what it is.
+    expect(page.locator("#live")).to_be_hidden()
+    assert src.endswith("/chatterbox_hello-from-the-browser-test-this_seed42_default.wav")
+    expect(page.locator(PLAYER_FILE)).to_have_attribute(
+        "download", "chatterbox_hello-from-the-browser-test-this_seed42_default.wav"
+    )
     # The waveform player has loaded the same clip (it shows a non-zero duration).
     expect(page.locator("#player time#duration")).not_to_have_text("0:00", timeout=TAKE_TIMEOUT)
 
@@ -419,9 +426,11 @@ def test_long_text_streams_then_completes(app, contract_server, page):
         }""",
         PLAYER_FILE,
     )
+    expect(page.locator("#live")).to_be_hidden()
     page.locator("#generate").click()
 
     live = page.locator(LIVE_AUDIO)
+    expect(page.locator("#live")).to_be_visible(timeout=TAKE_TIMEOUT)
     expect(live).to_have_attribute("src", re.compile(r"."), timeout=TAKE_TIMEOUT)
     src = wait_for_take(page)
     seen = page.evaluate("() => window.__seen")
@@ -442,6 +451,15 @@ def test_long_text_streams_then_completes(app, contract_server, page):
     # Let the waveform finish drawing the long clip before the picture is taken.
     expect(page.locator("#player time#duration")).not_to_have_text("0:00", timeout=TAKE_TIMEOUT)
     screenshot(page, "browser-long-text.png")
+
+    # The next take is one call: Live goes, and the Take player alone has it.
+    type_text(page, "A short line after the long one.")
+    page.locator("#generate").click()
+    expect(page.locator("#player a[data-testid='download-link']")).to_have_attribute(
+        "href", re.compile(r"a-short-line-after-the-long_seed42_default\.wav$"),
+        timeout=TAKE_TIMEOUT,
+    )
+    expect(page.locator("#live")).to_be_hidden()
 
 
 def test_owner_key_never_reaches_the_page(launch_app, settings, contract_server, page):

@@ -146,7 +146,7 @@ def test_two_visitors_keys_never_cross(launch_app, settings, contract_server):
     app = launch_app(replace(settings, api_key=""))
     from gradio_client import Client
 
-    visitors = {"key-of-ada": Client(app.url, verbose=False), "key-of-bob": Client(app.url, verbose=False)}
+    visitors = {"key-of-ada": Client(app.url, verbose=False, analytics_enabled=False), "key-of-bob": Client(app.url, verbose=False, analytics_enabled=False)}
 
     def visit(index: int) -> None:
         key = "key-of-ada" if index % 2 else "key-of-bob"
@@ -257,7 +257,7 @@ def test_a_forged_forwarded_for_header_does_not_escape_the_visitor_limit(launch_
     app = launch_app(replace(settings, visitor_calls_per_hour=2))
     outcomes = []
     for number in range(3):
-        client = Client(app.url, verbose=False, headers={"X-Forwarded-For": f"203.0.113.{number}"})
+        client = Client(app.url, verbose=False, analytics_enabled=False, headers={"X-Forwarded-For": f"203.0.113.{number}"})
         try:
             client.predict(f"Forged line {number}.", None, "", *defaults().values(), False, "",
                            api_name="/synthesize")

@@ -74,6 +74,11 @@ def run(synth: Synthesizer, text: str) -> tuple[list[ChunkAudio], Take, list[flo
     return chunks, take, times
 
 
+def covered(chunks: list[ChunkAudio]) -> list[int]:
+    """The chunk indices the streamed pieces hold, in the order they were yielded."""
+    return [index for c in chunks for index in range(c.index, c.index + c.parts)]
+
+
 def chunk_workers() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("chunk")]
 
@@ -81,7 +86,7 @@ def chunk_workers() -> list[str]:
 def test_every_word_is_spoken_once_in_order(settings, contract_server):
     text = passage(30, paragraph_every=8)
     chunks, take, _ = run(synthesizer(settings), text)
-    assert [c.index for c in chunks] == list(range(len(chunks))) and len(chunks) >= 6
+    assert covered(chunks) == list(range(take.chunks)) and take.chunks >= 6
     assert speech_mismatch(take.clip.samples, OUTPUT_SAMPLE_RATE, text, seed=42) is None
     assert speech_mismatch(take.clip.samples, OUTPUT_SAMPLE_RATE, text + " extra", seed=42)  # control
 
@@ -89,7 +94,8 @@ def test_every_word_is_spoken_once_in_order(settings, contract_server):
 def test_chunks_stream_in_text_order_even_when_a_later_one_finishes_first(settings, contract_server):
     contract_server.state.extra_latency = {f"In scene 1, {SENTENCES[0]}": 0.6}  # chunk 0
     chunks, take, times = run(synthesizer(settings), passage(24))
-    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert covered(chunks) == list(range(take.chunks))
+    assert chunks[0].parts > 1, "chunks ready together while chunk 0 was late stream as one"
     finished = sorted(contract_server.state.synthesis_requests(), key=lambda r: r.finished)
     assert finished[-1].body["text"] == f"In scene 1, {SENTENCES[0]}"  # chunk 0 came back last
     stitched = np.concatenate([c.samples for c in chunks])
@@ -100,14 +106,15 @@ def test_stitched_duration_is_the_chunks_plus_pauses(settings, contract_server):
     chunks, take, _ = run(synthesizer(settings), passage(10))
     assert take.clip.duration == pytest.approx(sum(len(c.samples) for c in chunks) / OUTPUT_SAMPLE_RATE)
     words = len(passage(10).split())
-    assert 0.2 * words < take.clip.duration < 0.3 * words + 0.5 * len(chunks)
+    assert 0.2 * words < take.clip.duration < 0.3 * words + 0.5 * take.chunks
 
 
 def test_chunks_are_requested_concurrently(settings, contract_server):
     contract_server.state.latency_scale = 0.02
     chunks, take, times = run(synthesizer(settings, concurrency=8), passage(40))
     calls = contract_server.state.synthesis_requests()
-    assert len(calls) == len(chunks) == take.calls_made >= 6
+    assert len(calls) == take.chunks == take.calls_made >= 6
+    assert covered(chunks) == list(range(take.chunks))
     assert contract_server.state.peak_in_flight >= 6
     one_call_after_another = sum(r.finished - r.started for r in calls)
     assert take.seconds < one_call_after_another  # (bench/long_text.py measures by how much)
@@ -129,7 +136,7 @@ def test_a_line_repeated_in_one_take_is_paid_once(settings, contract_server):
     distinct = {c.spoken for c in synth.plan(text)}
     assert take.chunks > len(distinct)  # the passage really repeats a chunk
     assert take.calls_made == len(contract_server.state.synthesis_requests()) == len(distinct)
-    assert [c.index for c in chunks] == list(range(take.chunks))
+    assert covered(chunks) == list(range(take.chunks))
 
 
 def test_a_burst_of_429s_ends_in_a_finished_take(settings, contract_server):
@@ -139,7 +146,8 @@ def test_a_burst_of_429s_ends_in_a_finished_take(settings, contract_server):
     chunks, take, _ = run(synth, passage(40))
     statuses = [r.status for r in contract_server.state.synthesis_requests()]
     assert statuses.count(429) > 0
-    assert statuses.count(200) == len(chunks) == take.chunks
+    assert statuses.count(200) == take.chunks
+    assert covered(chunks) == list(range(take.chunks))
 
 
 def test_a_failed_chunk_is_named_and_the_others_are_not_paid_twice(settings, contract_server, tmp_path):
@@ -187,8 +195,11 @@ def test_paragraph_breaks_pause_longer_than_sentences(settings, contract_server)
     from components.synthesis import PAUSE_SECONDS
 
     text = passage(16, paragraph_every=4)
-    chunks, _, _ = run(synthesizer(replace(settings)), text)
+    # One call at a time, each a tenth of a second: every chunk streams on its own.
+    contract_server.state.latency_scale = 0.01
+    chunks, _, _ = run(synthesizer(settings, concurrency=1), text)
     plan = synthesizer(settings).plan(text)
+    assert [c.parts for c in chunks] == [1] * len(plan)
     for piece, chunk in zip(chunks, plan):
         silent_tail = len(piece.samples) - 1 - np.flatnonzero(np.abs(piece.samples) > 1e-4)[-1]
         assert silent_tail / OUTPUT_SAMPLE_RATE >= PAUSE_SECONDS[chunk.pause_after]

@@ -1,0 +1,138 @@
+"""The app as an MCP server: a real MCP client (the `mcp` package, streamable HTTP) lists its
+one tool and calls it against the loopback contract server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+from dataclasses import replace
+
+import httpx
+import pytest
+import requests
+import soundfile as sf
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from components.parameters import PARAMETERS, defaults
+from tests.conftest import TEST_KEY
+
+VISITOR_KEY = "mcp-visitor-key"
+TEXT = "An agent asked for this line."
+
+
+def mcp_url(app) -> str:
+    return app.url.rstrip("/") + "/gradio_api/mcp/"
+
+
+async def _session_do(url: str, headers: dict[str, str], work):
+    async with httpx.AsyncClient(headers=headers, timeout=60) as http_client:
+        async with streamable_http_client(url, http_client=http_client) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                return await work(session)
+
+
+def with_session(app, work, headers: dict[str, str] | None = None):
+    return asyncio.run(_session_do(mcp_url(app), headers or {}, work))
+
+
+def only_tool(app):
+    async def work(session):
+        return (await session.list_tools()).tools
+
+    tools = with_session(app, work)
+    assert [tool.name for tool in tools] == ["synthesize"], "UI-only events must not be tools"
+    return tools[0]
+
+
+def test_the_one_tool_is_described_from_the_parameter_table(app):
+    tool = only_tool(app)
+    properties = tool.inputSchema["properties"]
+    assert "X-Segmind-Key" in tool.description
+    for parameter in PARAMETERS:
+        description = properties[parameter.name]["description"]
+        assert parameter.description in description
+        low, high, default = (
+            str(int(value)) if parameter.integer else f"{value:g}"
+            for value in (parameter.minimum, parameter.maximum, parameter.default)
+        )
+        assert f"from {low} to {high}" in description and f"default {default}" in description
+    assert "x_segmind_key" not in properties and "request" not in properties
+    assert tool.inputSchema.get("required", []) == [], "every argument but text has a default"
+
+
+def call_synthesize(app, arguments: dict, headers: dict[str, str] | None = None, progress=None):
+    async def work(session):
+        return await session.call_tool("synthesize", arguments, progress_callback=progress)
+
+    return with_session(app, work, headers)
+
+
+def audio_url_in(result) -> str:
+    """The take's URL. Gradio 6.31 answers one text item holding every output, unless the client
+    asked for progress; then each output is its own item, the take's URL first."""
+    texts = [item.text for item in result.content if item.type == "text"]
+    urls = re.findall(r"https?://[^\s'\"]+?\.wav", " ".join(texts))
+    assert urls, f"no audio URL in the tool's answer: {texts}"
+    return urls[0]
+
+
+def decoded_take(url: str) -> tuple:
+    response = requests.get(url, timeout=10)
+    response.raise_for_status()
+    return sf.read(io.BytesIO(response.content), dtype="float32")
+
+
+@pytest.mark.parametrize("with_progress", [False, True])
+def test_an_agent_calls_synthesize_with_its_key_in_a_header(
+    launch_app, settings, contract_server, with_progress
+):
+    contract_server.state.valid_keys.add(VISITOR_KEY)
+    app = launch_app(replace(settings, api_key=""))  # no owner's key: the header must carry it
+    steps = []
+
+    async def progress(step, total, message):
+        steps.append(message)
+
+    result = call_synthesize(
+        app,
+        {"text": TEXT, "temperature": 0.6, "seed": 7},
+        headers={"X-Segmind-Key": VISITOR_KEY},
+        progress=progress if with_progress else None,
+    )
+    assert not result.isError, result.content
+    (request,) = contract_server.state.synthesis_requests()
+    assert request.headers["x-api-key"] == VISITOR_KEY
+    assert request.body == {"text": TEXT, **defaults(), "temperature": 0.6, "seed": 7}
+
+    url = audio_url_in(result)
+    assert url.endswith("chatterbox_an-agent-asked-for-this-line_seed7_custom.wav")
+    if with_progress:
+        assert steps and result.content[0].text == url
+    samples, rate = decoded_take(url)
+    assert rate == 24_000 and len(samples) / rate > 0.5
+    assert VISITOR_KEY not in json.dumps([item.model_dump() for item in result.content])
+
+
+def test_a_bad_argument_is_a_tool_error_and_nothing_is_sent(app, contract_server):
+    result = call_synthesize(app, {"text": TEXT, "exaggeration": 9})
+    assert result.isError
+    message = " ".join(item.text for item in result.content if item.type == "text")
+    assert "exaggeration" in message and "between 0 and 2" in message
+    assert contract_server.state.requests == []
+
+
+@pytest.mark.parametrize("header_key", ["", "wrong-key"])
+def test_without_a_usable_key_the_agent_is_told_how_to_give_one(
+    launch_app, settings, contract_server, header_key
+):
+    app = launch_app(replace(settings, api_key=""))
+    headers = {"X-Segmind-Key": header_key} if header_key else {}
+    result = call_synthesize(app, {"text": TEXT}, headers=headers)
+    assert result.isError
+    message = " ".join(item.text for item in result.content if item.type == "text")
+    assert "key" in message.lower()
+    assert TEST_KEY not in message and (not header_key or header_key not in message)
