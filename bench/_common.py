@@ -9,7 +9,6 @@ Nothing here imports gradio at module level: a script calls enter_app_environmen
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -21,7 +20,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import requests
 import soundfile as sf
@@ -240,40 +238,6 @@ def _wait_for_page(
             pass
         time.sleep(0.02)
     raise RuntimeError(f"{process.args}: no HTTP 200 on / within {timeout:g} s")
-
-
-class GradioCallError(RuntimeError):
-    """A Gradio endpoint answered `event: error` (or its stream broke off)."""
-
-
-def call_events(
-    session: requests.Session, url: str, api_name: str, data: Sequence[Any], timeout: float = 120.0
-) -> Iterator[tuple[str, Any]]:
-    """Call a queued Gradio endpoint over raw HTTP, as any non-Python client does: POST
-    `{url}/gradio_api/call/<api_name>` with `{"data": [...positional args...]}` for an event id,
-    then GET `.../<api_name>/<event id>` and yield each (event, decoded data) of its SSE stream
-    as it arrives ("generating" per yield of a generator, then "complete"; heartbeats are
-    skipped). Raises GradioCallError on `event: error` or a stream with no `complete`. Reads the
-    stream to its end, so the connection goes back to `session`'s pool."""
-    endpoint = f"{url}/gradio_api/call/{api_name}"
-    response = session.post(endpoint, json={"data": list(data)}, timeout=timeout)
-    response.raise_for_status()
-    event_id = response.json()["event_id"]
-    completed = False
-    with session.get(f"{endpoint}/{event_id}", stream=True, timeout=timeout) as stream:
-        stream.raise_for_status()
-        event = None
-        for line in stream.iter_lines(chunk_size=None, decode_unicode=True):
-            if line.startswith("event:"):
-                event = line.partition(":")[2].strip()
-            elif line.startswith("data:") and event not in (None, "heartbeat"):
-                payload = json.loads(line.partition(":")[2])
-                if event == "error":
-                    raise GradioCallError(f"/{api_name} answered event: error, data: {payload!r}")
-                completed = completed or event == "complete"
-                yield event, payload
-    if not completed:
-        raise GradioCallError(f"/{api_name}: the event stream ended without `event: complete`")
 
 
 def _cpu_ticks_and_parent(pid: int) -> tuple[int, int]:

@@ -76,10 +76,8 @@ from bench._common import (  # noqa: E402
     BENCH_KEY,
     NO_TELEMETRY,
     SAMPLE_TEXT,
-    GradioCallError,
     ServedProcess,
     app_client,
-    call_events,
     contract_server,
     markdown_table,
     percentile,
@@ -91,6 +89,7 @@ from bench._common import (  # noqa: E402
 )
 from bench.long_text import story  # noqa: E402
 from components.settings import Settings  # noqa: E402
+from tests.gradio_http import GradioCallError, call_events  # noqa: E402
 from tests.contract_server import ContractServer, modelled_latency  # noqa: E402
 
 APP = (sys.executable, "app.py")

@@ -8,8 +8,7 @@ app. The config of a block is a pure function of the block, so it is computed on
 object and copied after that (about 2 ms for the page). A block that is replaced (a session's
 update makes a new object) misses and is computed afresh, exactly as before.
 
-The version is pinned in requirements.txt; tests/test_app.py checks the page and the API still
-come out the same.
+The version is pinned in requirements.txt; the app, MCP and browser tests all run through it.
 """
 
 from __future__ import annotations

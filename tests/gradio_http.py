@@ -6,40 +6,43 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 
-@dataclass(frozen=True)
-class ServerEvent:
-    kind: str  # "generating", "complete", "error", "heartbeat"
-    data: Any
-    at: float  # time.monotonic() when it arrived
+class GradioCallError(RuntimeError):
+    """A Gradio endpoint answered `event: error` (or its stream broke off)."""
 
 
 def call_events(
-    base_url: str, api_name: str, arguments: Sequence[Any], timeout: float = 120.0,
-    session: requests.Session | None = None,
-) -> Iterator[ServerEvent]:
-    """Every event of one call, in order, ending with its "complete" or "error"."""
-    http = session or requests
-    base = base_url.rstrip("/")
-    posted = http.post(f"{base}/gradio_api/call/{api_name}", json={"data": list(arguments)}, timeout=timeout)
-    posted.raise_for_status()
-    event_id = posted.json()["event_id"]
-    with http.get(f"{base}/gradio_api/call/{api_name}/{event_id}", stream=True, timeout=timeout) as response:
-        response.raise_for_status()
-        kind = ""
-        for line in response.iter_lines(decode_unicode=True):
+    session: requests.Session, url: str, api_name: str, data: Sequence[Any], timeout: float = 120.0
+) -> Iterator[tuple[str, Any]]:
+    """Call a queued Gradio endpoint over raw HTTP, as any non-Python client does: POST
+    `{url}/gradio_api/call/<api_name>` with `{"data": [...positional args...]}` for an event id,
+    then GET `.../<api_name>/<event id>` and yield each (event, decoded data) of its SSE stream
+    as it arrives ("generating" per yield of a generator, then "complete"; heartbeats are
+    skipped). Raises GradioCallError on `event: error` or a stream with no `complete`. Reads the
+    stream to its end, so the connection goes back to `session`'s pool."""
+    endpoint = f"{url}/gradio_api/call/{api_name}"
+    response = session.post(endpoint, json={"data": list(data)}, timeout=timeout)
+    response.raise_for_status()
+    event_id = response.json()["event_id"]
+    completed = False
+    with session.get(f"{endpoint}/{event_id}", stream=True, timeout=timeout) as stream:
+        stream.raise_for_status()
+        event = None
+        for line in stream.iter_lines(chunk_size=None, decode_unicode=True):
             if line.startswith("event:"):
-                kind = line.split(":", 1)[1].strip()
-            elif line.startswith("data:"):
-                payload = line.split(":", 1)[1].strip()
-                yield ServerEvent(kind, json.loads(payload) if payload else None, time.monotonic())
-                if kind in ("complete", "error"):
-                    return
+                event = line.partition(":")[2].strip()
+            elif line.startswith("data:") and event not in (None, "heartbeat"):
+                payload = json.loads(line.partition(":")[2])
+                if event == "error":
+                    raise GradioCallError(f"/{api_name} answered event: error, data: {payload!r}")
+                completed = completed or event == "complete"
+                yield event, payload
+    if not completed:
+        raise GradioCallError(f"/{api_name}: the event stream ended without `event: complete`")
 
 
 def stream_url(base_url: str, output: Any) -> str | None:
