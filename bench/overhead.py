@@ -74,9 +74,7 @@ import requests  # noqa: E402
 
 from bench._common import (  # noqa: E402
     BENCH_KEY,
-    NO_TELEMETRY,
     SAMPLE_TEXT,
-    ServedProcess,
     app_client,
     contract_server,
     markdown_table,
@@ -84,12 +82,12 @@ from bench._common import (  # noqa: E402
     process_tree_cpu_seconds,
     request_body,
     reset_log,
-    served_process,
     synthesize_arguments,
 )
 from bench.long_text import story  # noqa: E402
 from components.settings import Settings  # noqa: E402
 from tests.gradio_http import GradioCallError, call_events  # noqa: E402
+from tests.served import NO_TELEMETRY, ServedProcess, served_process  # noqa: E402
 from tests.contract_server import ContractServer, modelled_latency  # noqa: E402
 
 APP = (sys.executable, "app.py")

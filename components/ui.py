@@ -40,8 +40,6 @@ _OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-exports-")
 # Gradio copies each served file into its own cache (deleted by `delete_cache`), so our
 # copies only need to outlive that hand-over; an hour is generous.
 OUTPUT_MAX_AGE_SECONDS = 3600
-# Sent by the API caller (and by Gradio's MCP server, which forwards its client's headers).
-KEY_HEADER = "X-Segmind-Key"
 
 
 class RawSlider(gr.Slider):

@@ -22,6 +22,7 @@ import pytest  # noqa: E402
 
 from components.settings import Settings  # noqa: E402
 from tests.contract_server import ContractServer, ContractState  # noqa: E402
+from tests.served import free_port  # noqa: E402
 
 TEST_KEY = "test-key"
 
@@ -59,7 +60,7 @@ class LaunchedApp:
         self.settings = settings
         self.demo = build_demo(settings)
         self.demo.launch(
-            **LAUNCH_OPTIONS, prevent_thread_lock=True, quiet=True, server_port=_free_port()
+            **LAUNCH_OPTIONS, prevent_thread_lock=True, quiet=True, server_port=free_port()
         )
         self.url = self.demo.local_url
         # Files are downloaded, as a real API caller gets them.
@@ -85,14 +86,6 @@ class LaunchedApp:
     def close(self) -> None:
         self.client.close()
         self.demo.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -22,11 +22,11 @@ import soundfile as sf
 
 from components.media_tools import ffmpeg_check, find_ffmpeg
 from components.parameters import defaults
-from tests.conftest import TEST_KEY, _free_port
+from tests.conftest import TEST_KEY
 from tests.contract_server import speech_mismatch
 from tests.gradio_http import call_events, first_segment, is_adts_aac, stream_url
+from tests.served import ServedProcess, served_process
 
-ROOT = Path(__file__).resolve().parent.parent
 ONE_CALL = "A line short enough for one call."
 SENTENCES = [
     "The tide came in slowly over the flats.",
@@ -49,82 +49,40 @@ def without_system_ffmpeg() -> str:
     return os.pathsep.join(kept)
 
 
-class ServedApp:
-    """`python app.py` in its own process, as a newcomer runs it; its log in a file."""
-
-    def __init__(self, contract_url: str, workdir: Path, **env: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / "app.log"
-        environment = {
-            **os.environ,
-            "SEGMIND_API_URL": contract_url,
-            "SEGMIND_API_KEY": TEST_KEY,
-            "CHATTERBOX_CACHE_DIR": str(workdir / "cache"),
-            "GRADIO_TEMP_DIR": str(workdir / "gradio"),
-            "GRADIO_SERVER_NAME": "127.0.0.1",
-            "GRADIO_SERVER_PORT": str(self.port),
-            **env,
-        }
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "app.py"], cwd=ROOT, env=environment, stdout=log, stderr=log
-            )
-        self._wait_until_serving()
-
-    def _wait_until_serving(self) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"python app.py exited:\n{self.log()}"
-            try:
-                if requests.get(self.url, timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        pytest.fail(f"python app.py did not serve within 90 s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            assert time.monotonic() < deadline, f"{text!r} never logged:\n{self.log()}"
-            time.sleep(0.1)
-
-    def synthesize(self, text: str) -> tuple[list, dict]:
-        """Every `generating` event's outputs, and the completed outputs."""
-        arguments = {"text": text, "reference_audio": None, "reference_audio_url": "", **defaults()}
-        generating, complete = [], None
-        with requests.Session() as session:
-            for event, data in call_events(session, self.url, "synthesize", [*arguments.values(), False, ""]):
-                if event == "generating":
-                    generating.append(data)
-                elif event == "complete":
-                    complete = data
-        return generating, complete
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+APP = (sys.executable, "app.py")  # the README's run command
 
 
 @pytest.fixture
-def serve(contract_server, tmp_path) -> Iterator:
-    started: list[ServedApp] = []
+def serve(contract_server) -> Iterator:
+    """Start `python app.py` with every system ffmpeg hidden; each is ended after the test."""
+    with ExitStack() as started:
 
-    def start(**env: str) -> ServedApp:
-        app = ServedApp(contract_server.url, tmp_path, PATH=without_system_ffmpeg(), **env)
-        started.append(app)
-        return app
+        def start(**env: str) -> ServedProcess:
+            return started.enter_context(served_process(
+                APP, contract_server.url, SEGMIND_API_KEY=TEST_KEY, PATH=without_system_ffmpeg(), **env
+            ))
 
-    yield start
-    for app in started:
-        app.stop()
+        yield start
+
+
+def wait_for_log(app: ServedProcess, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in app.log():
+        assert time.monotonic() < deadline, f"{text!r} never logged:\n{app.log()}"
+        time.sleep(0.1)
+
+
+def synthesize(app: ServedProcess, text: str) -> tuple[list, list]:
+    """Every `generating` event's outputs, and the completed outputs, over raw HTTP."""
+    arguments = [text, None, "", *defaults().values(), False, ""]
+    generating, complete = [], None
+    with requests.Session() as session:
+        for event, data in call_events(session, app.url, "synthesize", arguments):
+            if event == "generating":
+                generating.append(data)
+            elif event == "complete":
+                complete = data
+    return generating, complete
 
 
 def assert_take_speaks(take: dict, text: str) -> None:
@@ -135,7 +93,7 @@ def assert_take_speaks(take: dict, text: str) -> None:
     assert speech_mismatch(samples, rate, text, seed=42) is None
 
 
-def streams(app: ServedApp, generating: list) -> list[str]:
+def streams(app: ServedProcess, generating: list) -> list[str]:
     return [url for outputs in generating if (url := stream_url(app.url, outputs[LIVE_OUTPUT]))]
 
 
@@ -143,13 +101,13 @@ def test_without_system_ffmpeg_takes_play_and_long_ones_stream(serve, contract_s
     path = without_system_ffmpeg()
     assert shutil.which("ffmpeg", path=path) is None and shutil.which("ffprobe", path=path) is None
     app = serve()
-    app.wait_for_log("Live streaming on: ffmpeg from imageio-ffmpeg")
+    wait_for_log(app, "Live streaming on: ffmpeg from imageio-ffmpeg")
 
-    generating, complete = app.synthesize(ONE_CALL)
+    generating, complete = synthesize(app, ONE_CALL)
     assert streams(app, generating) == [], "a one-call take goes straight to the Take player"
     assert_take_speaks(complete[0], ONE_CALL)
 
-    generating, complete = app.synthesize(LONG)
+    generating, complete = synthesize(app, LONG)
     urls = streams(app, generating)
     assert urls, "a take of several calls streams to Live"
     assert is_adts_aac(first_segment(urls[0]))
@@ -160,11 +118,11 @@ def test_without_system_ffmpeg_takes_play_and_long_ones_stream(serve, contract_s
 
 def test_with_no_ffmpeg_at_all_every_take_still_plays(serve, contract_server):
     app = serve(IMAGEIO_FFMPEG_EXE="/nonexistent/ffmpeg")
-    app.wait_for_log("Live streaming off")
+    wait_for_log(app, "Live streaming off")
     assert app.log().count("Live streaming off") == 1, "one start-up line says why"
 
     for text in (ONE_CALL, LONG):
-        generating, complete = app.synthesize(text)
+        generating, complete = synthesize(app, text)
         assert streams(app, generating) == []
         assert_take_speaks(complete[0], text)
     assert "Traceback" not in app.log()
