@@ -12,6 +12,11 @@ import soundfile as sf
 from components.errors import InvalidInput
 
 OUTPUT_SAMPLE_RATE = 24_000  # Chatterbox speaks at 24 kHz mono.
+# Sample rates real recordings use. A header declaring 2**31 Hz would otherwise make a file of
+# any size look like "0.0 s" of audio; it is refused as not audio at all.
+SAMPLE_RATES = range(4_000, 384_001)
+MAX_CHANNELS = 32
+MIN_REFERENCE_SECONDS = 1.0
 
 # Sniffed from the bytes because Segmind's Content-Type is undocumented and disagrees
 # between sources (audio/mp3 on its page, audio/wav from community callers).
@@ -62,6 +67,7 @@ def decode_audio(data: bytes, max_seconds: float | None = None) -> Clip:
         raise ValueError("not a WAV, MP3, FLAC or OGG file")
     try:
         with sf.SoundFile(io.BytesIO(data)) as audio:
+            _check_header(audio)
             frames = -1 if max_seconds is None else int(max_seconds * audio.samplerate)
             samples = audio.read(frames=frames, dtype="float32", always_2d=True)
             sample_rate = audio.samplerate
@@ -70,6 +76,16 @@ def decode_audio(data: bytes, max_seconds: float | None = None) -> Clip:
     if samples.shape[0] == 0:
         raise ValueError("the audio holds no samples")
     return Clip(to_mono(samples), int(sample_rate))
+
+
+def _check_header(audio: sf.SoundFile) -> None:
+    if audio.samplerate not in SAMPLE_RATES:
+        raise ValueError(
+            f"its header declares {audio.samplerate:,} samples a second, which no recording "
+            f"uses ({SAMPLE_RATES.start:,} to {SAMPLE_RATES.stop - 1:,} are accepted)"
+        )
+    if not 1 <= audio.channels <= MAX_CHANNELS:
+        raise ValueError(f"its header declares {audio.channels:,} channels")
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -153,8 +169,9 @@ def prepare_reference(
         data = file.read()
     try:
         with sf.SoundFile(io.BytesIO(data)) as info:
-            original_seconds = info.frames / info.samplerate if info.samplerate else 0.0
-    except (sf.LibsndfileError, RuntimeError, TypeError):
+            _check_header(info)
+            original_seconds = info.frames / info.samplerate
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         original_seconds = -1.0  # decode_audio below reports the real problem
     if original_seconds > max_file_seconds:
         raise InvalidInput(
@@ -171,6 +188,12 @@ def prepare_reference(
             "OGG recording of the voice.",
         ) from None
     samples = resample(clip.samples, clip.sample_rate, OUTPUT_SAMPLE_RATE)
+    if len(samples) < MIN_REFERENCE_SECONDS * OUTPUT_SAMPLE_RATE:
+        raise InvalidInput(
+            field,
+            f"The reference audio is only {len(samples) / OUTPUT_SAMPLE_RATE:.2f} s long, too "
+            "short to carry a voice. Record or upload 5 to 10 s of clear speech.",
+        )
     if not np.any(np.abs(samples) > 1e-4):
         raise InvalidInput(field, "The reference audio is silent; record or upload a voice.")
     return ReferenceVoice(

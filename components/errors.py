@@ -6,8 +6,9 @@
      ├── LimitReached ............ the owner's per-visitor rate limit or daily budget
      ├── LocalFailure ............ this server failed after Segmind answered (the take is kept)
      └── BackendError
-          ├── BackendConnectionError   no answer at all (DNS, refused, reset)
-          │    └── BackendTimeout      connected, but no answer within the read timeout
+          ├── BackendConnectionError   no answer: could not connect, or the connection broke
+          │    ├── BackendTimeout      sent; no (whole) answer within the read timeout
+          │    └── IncompleteAnswerError   a 2xx answer whose body broke off
           ├── BackendStatusError       any non-2xx answer; `status_error()` picks the subclass
           │    ├── BadRequestError (400)       ├── RateLimitError (429)
           │    ├── AuthenticationError (401)   ├── ServerError (500)
@@ -17,7 +18,10 @@
           └── NoAudioError             a 2xx answer that carries no playable audio
 
 Messages never contain an API key: `BackendStatusError` takes the body's detail only after
-the client has redacted the key from it.
+the client has redacted the key from it (components/redaction.py).
+
+Whether a failed call may have been billed decides whether it is retried; the messages of the
+errors that follow a request Segmind may have billed say so, and what to do about it.
 """
 
 from __future__ import annotations
@@ -75,12 +79,34 @@ class BackendConnectionError(BackendError):
         )
 
 
+# What to do after a failure that Segmind may have billed: retrying blindly could pay twice.
+MAY_HAVE_BEEN_CHARGED = (
+    "The call may have been charged, so it was not retried: check the remaining credits at "
+    "https://cloud.segmind.com before generating again."
+)
+
+
 class BackendTimeout(BackendConnectionError):
-    def __init__(self, seconds: float) -> None:
+    """The request was sent; the answer (or the rest of it) did not come in time."""
+
+    def __init__(self, seconds: float, what: str = "did not answer") -> None:
         super().__init__(
-            f"Segmind did not answer within {seconds:g} s. The service may be busy: try again, "
-            "or raise SEGMIND_READ_TIMEOUT."
+            f"Segmind {what} within {seconds:g} s; the service may be busy. "
+            f"{MAY_HAVE_BEEN_CHARGED} If this keeps happening, raise SEGMIND_READ_TIMEOUT."
         )
+
+
+class IncompleteAnswerError(BackendConnectionError):
+    """Segmind answered 2xx (a billed call) but the body broke off before it was complete."""
+
+    def __init__(self, received: int, expected: int | None = None) -> None:
+        of = f" of {expected:,}" if expected is not None else ""
+        super().__init__(
+            f"Segmind accepted the call, but its answer broke off after {received:,}{of} bytes, "
+            f"so there is no audio. {MAY_HAVE_BEEN_CHARGED}"
+        )
+        self.received = received
+        self.expected = expected
 
 
 class NoAudioError(BackendError):

@@ -1,36 +1,44 @@
 """A session's takes: records kept in the browser, audio and voices kept in the server's cache.
 
-The browser holds only small records (never audio); each names its take and voice by cache key.
-Records come back from the browser, so they are validated like any other input.
+The browser holds only small records (never audio); each names its take and voice by an id
+that is a keyed hash (see signing.py), so no one can compute another visitor's ids from
+guessed content. Records come back from the browser, so each carries a signature, and one
+that fails it, or has any field of the wrong shape, is dropped, never served.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from components.cache import AudioCache, cache_key
+from components.cache import AudioCache
 from components.parameters import SLIDER_PARAMETERS, validate_parameters
 from components.presets import Preset
+from components.signing import Signer
 
 MAX_TAKES = 50
-_KEY = re.compile(r"[0-9a-f]{64}")
+_ID = re.compile(r"[0-9a-f]{64}")
+_RECORD = "take record"
 
 
 @dataclass(frozen=True)
 class TakeRecord:
-    take_id: str  # cache key of the stitched take
+    take_id: str  # keyed hash naming the stitched take in the cache
     created: float  # unix time
     text: str
     parameters: dict[str, float | int]  # every field, with the seed actually used
     preset: str  # a preset's label, or "custom"
     voice_label: str
     voice_url: str  # "" unless the voice was a URL
-    voice_id: str  # cache key of an uploaded voice, "" otherwise
+    voice_id: str  # keyed hash naming an uploaded voice in the cache, "" otherwise
     seconds: float
+    signature: str = ""  # the server's HMAC over every other field
 
     def label(self, number: int) -> str:
         excerpt = self.text if len(self.text) <= 40 else self.text[:39] + "…"
@@ -43,41 +51,55 @@ class TakeRecord:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def signed_content(self) -> bytes:
+        """Every field but the signature, spelled one way. Numbers are spelled as floats: the
+        browser's JSON turns 1.0 into 1, and a double survives that round trip exactly."""
+        content = {
+            f.name: _numbers_as_floats(getattr(self, f.name))
+            for f in fields(self)
+            if f.name != "signature"
+        }
+        return json.dumps(content, sort_keys=True, ensure_ascii=True).encode("ascii")
+
     @classmethod
     def from_json(cls, data: Any) -> TakeRecord | None:
-        """A record from the browser, or None when it is not one we could have written."""
-        try:
-            record = cls(
-                take_id=str(data["take_id"]),
-                created=float(data["created"]),
-                text=str(data["text"]),
-                parameters=validate_parameters(data["parameters"]),
-                preset=str(data["preset"]),
-                voice_label=str(data["voice_label"]),
-                voice_url=str(data["voice_url"]),
-                voice_id=str(data["voice_id"]),
-                seconds=float(data["seconds"]),
-            )
-        except (KeyError, TypeError, ValueError):
+        """A record of the right shape, or None; its signature is checked by TakeStore."""
+        if not isinstance(data, Mapping) or set(data) != {f.name for f in fields(cls)}:
             return None
-        if not _KEY.fullmatch(record.take_id) or (record.voice_id and not _KEY.fullmatch(record.voice_id)):
+        strings = ("take_id", "text", "preset", "voice_label", "voice_url", "voice_id", "signature")
+        numbers = ("created", "seconds")
+        if not all(isinstance(data[name], str) for name in strings):
+            return None
+        if not all(_finite_number(data[name]) for name in numbers):
+            return None
+        if not isinstance(data["parameters"], Mapping):
+            return None
+        try:
+            parameters = validate_parameters(data["parameters"])
+        except (ValueError, TypeError, OverflowError):
+            return None
+        record = cls(**{**data, "parameters": parameters,
+                        "created": float(data["created"]), "seconds": float(data["seconds"])})
+        if not _ID.fullmatch(record.take_id) or (record.voice_id and not _ID.fullmatch(record.voice_id)):
             return None
         return record
 
 
-def load_records(stored: Any) -> list[TakeRecord]:
-    """Newest last; anything malformed from the browser is dropped, not trusted."""
-    if not isinstance(stored, list):
-        return []
-    records = [TakeRecord.from_json(item) for item in stored[-MAX_TAKES:]]
-    return [record for record in records if record is not None]
+def _finite_number(value: Any) -> bool:
+    # A JSON number of the size a record holds: a forged 1e400 or a 400-digit integer is not.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, float) and math.isfinite(value) or (
+        isinstance(value, int) and abs(value) < 2**53
+    )
 
 
-def append_record(stored: Any, record: TakeRecord) -> list[dict[str, Any]]:
-    """Add a take as the newest; a take already listed (a replay) moves up, not twice."""
-    kept = [r for r in load_records(stored) if r.take_id != record.take_id]
-    records = [*kept, record][-MAX_TAKES:]
-    return [r.to_json() for r in records]
+def _numbers_as_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _numbers_as_floats(item) for key, item in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def matching_preset(values: Mapping[str, Any], presets: Sequence[Preset]) -> str:
@@ -91,31 +113,55 @@ def matching_preset(values: Mapping[str, Any], presets: Sequence[Preset]) -> str
 
 
 class TakeStore:
-    """Stitched takes and uploaded voices in the clip cache, so any take replays for free."""
+    """Stitched takes and uploaded voices in the clip cache, so any take replays for free, and
+    the signing of the records that name them."""
 
-    def __init__(self, cache: AudioCache | None, backend_url: str) -> None:
+    def __init__(self, cache: AudioCache | None, signer: Signer) -> None:
         self.cache = cache
-        self.backend_url = backend_url
+        self.signer = signer
 
     def save_take(self, chunk_keys: Sequence[str], wav: bytes) -> str:
-        take_id = cache_key(self.backend_url, {"take": list(chunk_keys)}, None)
+        take_id = self.signer.digest("take", json.dumps(list(chunk_keys)).encode("ascii"))
         if self.cache is not None and take_id not in self.cache:  # a replay is stored already
             self.cache.put(take_id, wav)
         return take_id
 
     def load_take(self, take_id: str) -> bytes | None:
         """The take's WAV file, ready to serve as it is."""
-        if self.cache is None or not _KEY.fullmatch(take_id):
+        if self.cache is None or not _ID.fullmatch(take_id):
             return None
         return self.cache.get(take_id)
 
     def save_voice(self, wav: bytes) -> str:
-        voice_id = cache_key(self.backend_url, {"voice": True}, wav)
+        voice_id = self.signer.digest("voice", hashlib.sha256(wav).digest())
         if self.cache is not None and voice_id not in self.cache:
             self.cache.put(voice_id, wav)
         return voice_id
 
     def load_voice(self, voice_id: str) -> bytes | None:
-        if self.cache is None or not _KEY.fullmatch(voice_id):
+        if self.cache is None or not _ID.fullmatch(voice_id):
             return None
         return self.cache.get(voice_id)
+
+    def sign(self, record: TakeRecord) -> TakeRecord:
+        return replace(record, signature=self.signer.digest(_RECORD, record.signed_content()))
+
+    def verified(self, data: Any) -> TakeRecord | None:
+        """The record if this server signed it, unchanged; None for anything else."""
+        record = TakeRecord.from_json(data)
+        if record is None or not self.signer.verify(_RECORD, record.signed_content(), record.signature):
+            return None
+        return record
+
+    def load_records(self, stored: Any) -> list[TakeRecord]:
+        """Newest last; anything the server did not sign is dropped, not trusted."""
+        if not isinstance(stored, list):
+            return []
+        records = [self.verified(item) for item in stored[-MAX_TAKES:]]
+        return [record for record in records if record is not None]
+
+    def append_record(self, stored: Any, record: TakeRecord) -> list[dict[str, Any]]:
+        """Add a take as the newest; a take already listed (a replay) moves up, not twice."""
+        kept = [r for r in self.load_records(stored) if r.take_id != record.take_id]
+        records = [*kept, record][-MAX_TAKES:]
+        return [r.to_json() for r in records]

@@ -37,7 +37,8 @@ class Parameter:
                 self.name,
                 f"{self.name} must be a number, got {type(value).__name__}.",
             )
-        if not math.isfinite(value):
+        # math.isfinite would overflow on a huge int (JSON allows 10**400); ints are finite.
+        if isinstance(value, float) and not math.isfinite(value):
             raise InvalidInput(self.name, f"{self.name} must be a finite number, got {value}.")
         if self.integer:
             if value != int(value):
@@ -53,7 +54,11 @@ class Parameter:
 
 
 def _fmt(number: float) -> str:
-    return f"{number:g}" if isinstance(number, float) else str(number)
+    if isinstance(number, float):
+        return f"{number:g}"
+    if abs(number) >= 10**15:  # a forged 400-digit integer is named by its size, not printed
+        return f"a number of about {int(number.bit_length() * 0.30103) + 1} digits"
+    return str(number)
 
 
 # Order follows the Segmind sample request, which is also the Gradio API's argument order.

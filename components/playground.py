@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
@@ -17,13 +16,22 @@ from components.audio import encode_wav, prepare_reference
 from components.cache import AudioCache
 from components.errors import ChatterboxError, InvalidInput, LocalFailure, MissingAPIKey
 from components.history import TakeRecord, TakeStore, matching_preset
-from components.limits import DailyCallBudget, VisitorRateLimit
+from components.limits import DailyCallBudget, LimitStore, VisitorRateLimit
 from components.parameters import SEED_MAX
 from components.presets import load_presets
 from components.safe_url import validate_reference_url
 from components.segmind_client import SegmindClient
 from components.settings import Settings
-from components.synthesis import CallMeter, ChunkAudio, Synthesizer, Take, TakeRequest, Voice
+from components.signing import Signer
+from components.synthesis import (
+    RAW_LENGTH_FACTOR,
+    CallMeter,
+    ChunkAudio,
+    Synthesizer,
+    Take,
+    TakeRequest,
+    Voice,
+)
 
 log = logging.getLogger("chatterbox.requests")
 
@@ -112,10 +120,22 @@ class Playground:
             chunk_chars=settings.chunk_chars,
             max_concurrency=settings.max_concurrency,
         )
-        self.rate_limit = VisitorRateLimit(settings.visitor_calls_per_hour)
-        self.budget = DailyCallBudget(settings.daily_call_budget)
-        self.takes = TakeStore(self.cache, settings.api_url)
+        # Kept with the cache even when the audio cache is off: the limits guard money, so a
+        # restart must not reset them.
+        limit_store = LimitStore(settings.cache_path / "limits.json")
+        self.rate_limit = VisitorRateLimit(settings.visitor_calls_per_hour, store=limit_store)
+        self.budget = DailyCallBudget(settings.daily_call_budget, store=limit_store)
+        self.signer = Signer.in_folder(settings.cache_path)
+        self.takes = TakeStore(self.cache, self.signer)
         self.presets = load_presets(Path(settings.presets_dir)) if settings.presets_dir else load_presets()
+
+    def visitor_id(self, visitor: str) -> str:
+        """How limits and logs name a visitor: a keyed hash, so neither a log nor the saved
+        limits hold an address, and a hash cannot be reversed by trying every IPv4 address."""
+        return self.signer.digest("visitor", visitor.encode("utf-8", "replace"))[:16]
+
+    def visitor_calls_this_hour(self, visitor: str) -> int:
+        return self.rate_limit.used(self.visitor_id(visitor))
 
     @property
     def owner_key_available(self) -> bool:
@@ -131,6 +151,15 @@ class Playground:
                 raise InvalidInput(
                     "api_key", "That does not look like a Segmind API key; paste it again."
                 )
+            if not typed.isascii():
+                # An HTTP header carries only Latin-1, and Segmind's keys are plain ASCII: a
+                # key with "é" or "€" is a paste gone wrong, not a key.
+                raise InvalidInput(
+                    "api_key",
+                    "That key has a character that is not plain ASCII (a letter with an accent, "
+                    "a symbol or a look-alike); Segmind keys never do. Copy it again from "
+                    "https://cloud.segmind.com/console/api-keys.",
+                )
             return typed, False
         if self.owner_key_available:
             return self.settings.api_key, True
@@ -138,7 +167,15 @@ class Playground:
 
     def preview(self, text: Any) -> str:
         """The cost preview shown before Generate: calls and estimated credits."""
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str):
+            return "0 characters"
+        # Measured before anything else: an oversized text costs no more than its length.
+        if len(text) > RAW_LENGTH_FACTOR * self.settings.max_text_chars:
+            return (
+                f"{len(text):,} characters — over the {self.settings.max_text_chars:,}-character "
+                "limit: shorten it, or split it into several takes"
+            )
+        if not text.strip():
             return "0 characters"
         chunks = self.synthesizer.plan(text.strip())
         calls = len(chunks)
@@ -171,9 +208,10 @@ class Playground:
         """
         started = time.monotonic()
         meter = CallMeter()
+        visitor = self.visitor_id(visitor)  # limits, fair share and the log never see an address
         line: dict[str, Any] = {
             "request": uuid.uuid4().hex[:12],
-            "visitor": hashlib.sha256(visitor.encode()).hexdigest()[:10],
+            "visitor": visitor,
             "status": "error",
         }
         try:
@@ -184,7 +222,9 @@ class Playground:
             allowance = (
                 OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
             )
-            events = self.synthesizer.stream(request, api_key, allowance, live=live, meter=meter)
+            events = self.synthesizer.stream(
+                request, api_key, allowance, live=live, meter=meter, visitor=visitor
+            )
             for event in events:
                 if isinstance(event, Take):
                     wav = encode_wav(event.clip.samples, event.clip.sample_rate)
@@ -219,7 +259,7 @@ class Playground:
     def _record(self, take: Take, request: TakeRequest, wav: bytes) -> TakeRecord:
         """Keep a finished take (and its uploaded voice) so it replays and restores for free."""
         voice = request.voice
-        return TakeRecord(
+        record = TakeRecord(
             take_id=self.takes.save_take(take.chunk_keys, wav),
             created=time.time(),
             text=request.text,
@@ -230,6 +270,7 @@ class Playground:
             voice_id=self.takes.save_voice(voice.audio) if voice.audio else "",
             seconds=round(take.clip.duration, 2),
         )
+        return self.takes.sign(record)
 
     def close(self) -> None:
         self.client.close()

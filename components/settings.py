@@ -97,7 +97,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "An uploaded or recorded voice is trimmed to this many seconds (the model "
            "conditions on the first 10 s)."),
     EnvVar("CHATTERBOX_UPLOAD_MAX_MB", "upload_max_mb", "20", _positive(float),
-           "Largest reference upload accepted."),
+           "Largest upload accepted: Gradio refuses a bigger file before storing it (only "
+           "reference voices are uploaded)."),
     EnvVar("CHATTERBOX_UPLOAD_MAX_SECONDS", "upload_max_seconds", "600", _positive(float),
            "Longest reference upload accepted (it is trimmed anyway; this refuses hour-long "
            "files early)."),

@@ -22,7 +22,7 @@ import numpy as np
 from components.audio import OUTPUT_SAMPLE_RATE, Clip, decode_audio, resample
 from components.cache import AudioCache, cache_key
 from components.chunking import Chunk, chunk_text
-from components.concurrency import AdaptiveConcurrency
+from components.concurrency import KeyLimiters
 from components.errors import BackendError, ChatterboxError, InvalidInput, NoAudioError
 from components.parameters import validate_parameters
 from components.segmind_client import SegmindClient
@@ -34,25 +34,60 @@ KEEP_SILENCE_SECONDS = 0.05  # of a chunk's own leading and trailing silence
 SILENCE_DB = -45.0
 
 _UNSPOKEN_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}  # controls, lone surrogates, private, unassigned
+# Format characters (zero-width space, BOM, soft hyphen, bidi controls) are invisible and
+# unspoken; the two joiners stay, because emoji and some scripts (Persian, Hindi) need them.
+_KEPT_FORMAT_CHARACTERS = {"\u200c", "\u200d"}
+# Normalising and stripping can shorten a text, never lengthen it past this: anything longer
+# is refused before any work is spent on it.
+RAW_LENGTH_FACTOR = 2
+
+
+def _spoken(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    if category == "Cf":
+        return ch in _KEPT_FORMAT_CHARACTERS
+    return ch in "\n\t" or category not in _UNSPOKEN_CATEGORIES
+
+
+# Letters and symbols that render as nothing: the Hangul fillers and the braille blank.
+_BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LNPS" and ch not in _BLANK_GLYPHS
+
+
+def _too_long(length: int, max_chars: int) -> InvalidInput:
+    return InvalidInput(
+        "text",
+        f"The text is {length:,} characters; the limit is {max_chars:,}. "
+        "Shorten it, or split it into several takes.",
+    )
 
 
 def clean_text(text: Any, max_chars: int) -> str:
-    """The text as it will be spoken, or InvalidInput saying what to fix."""
+    """The text as it will be spoken, or InvalidInput saying what to fix.
+
+    The length is checked first, so an oversized text costs no more than its length.
+    """
     if not isinstance(text, str):
-        raise InvalidInput("text", f"text must be a string, got {type(text).__name__}.")
+        raise InvalidInput(
+            "text", f"text must be a string, got {type(text).__name__}. Send what to say as text."
+        )
+    if len(text) > RAW_LENGTH_FACTOR * max_chars:
+        raise _too_long(len(text), max_chars)
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in _UNSPOKEN_CATEGORIES
-    )
-    text = re.sub(r"[ \t]+", " ", text).strip()
+    text = re.sub(r"[ \t]+", " ", "".join(ch for ch in text if _spoken(ch))).strip()
     if not text:
         raise InvalidInput("text", "The text is empty. Type what Chatterbox should say.")
-    if len(text) > max_chars:
+    if not any(_visible(ch) for ch in text):
         raise InvalidInput(
             "text",
-            f"The text is {len(text):,} characters; the limit is {max_chars:,}. "
-            "Shorten it, or split it into several takes.",
+            "The text has no visible character (only spaces, marks or invisible characters). "
+            "Type what Chatterbox should say.",
         )
+    if len(text) > max_chars:
+        raise _too_long(len(text), max_chars)
     return text
 
 
@@ -107,8 +142,9 @@ class CallAllowance(Protocol):
 
 
 class CallMeter:
-    """Calls Segmind answered, counted in the worker the moment each answer arrives, so a take
-    that fails afterwards (undecodable audio, a local error) still reports what it paid."""
+    """Calls Segmind may have billed, counted by the client the moment each answer's status
+    arrives (or a sent request goes unanswered), so a take that fails afterwards (a body cut
+    mid-way, undecodable audio, a local error) still reports what it paid."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -173,11 +209,15 @@ class Synthesizer:
         *,
         chunk_chars: int = 300,
         max_concurrency: int = 8,
+        key_limiters: KeyLimiters | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
         self.chunk_chars = chunk_chars
         self.max_concurrency = max_concurrency
+        # One adaptive limiter per backend key, shared by every take on it, so a 429 slows
+        # them all and each visitor gets a fair share of the key's slots.
+        self.key_limiters = key_limiters or KeyLimiters(max_concurrency)
 
     def plan(self, text: str) -> list[Chunk]:
         """The calls a take makes. Text that fits one call is one call: splitting it would
@@ -200,6 +240,7 @@ class Synthesizer:
         *,
         live: bool = True,
         meter: CallMeter | None = None,
+        visitor: str = "",
     ) -> Iterator[ChunkAudio | Take]:
         """With `live`, yield each chunk in text order as soon as it and all before it are
         ready, chunks that are ready together as one (each yield costs the player an encode);
@@ -227,7 +268,7 @@ class Synthesizer:
         if allowance and to_call:
             allowance.reserve(len(to_call))
 
-        concurrency = AdaptiveConcurrency(self.max_concurrency)
+        slots = self.key_limiters.for_key(api_key).for_visitor(visitor)
         remaining_credits: str | None = None
         ready: dict[int, ChunkAudio] = {}
         next_to_yield = 0
@@ -236,8 +277,7 @@ class Synthesizer:
         def call(key: str) -> tuple[bytes, ChunkAudio, str | None]:
             index = indices_of[key][0]
             payload = request_payload(chunks[index].spoken, request.parameters, request.voice)
-            result = self.client.synthesize(payload, api_key, concurrency)
-            meter.count()
+            result = self.client.synthesize(payload, api_key, slots, on_billed=meter.count)
             piece = self._process(result.audio, chunks, index, from_cache=False)
             # Cached here, in the worker, so a chunk paid for is kept even when the take
             # fails elsewhere or the visitor leaves before it arrives.

@@ -8,23 +8,27 @@ import os
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from gradio import processing_utils
 from gradio.data_classes import FileData
+from starlette.middleware import Middleware
 
 from components.audio import OUTPUT_SAMPLE_RATE, AudioFile, decode_audio, encode_wav
 from components.errors import ChatterboxError
 from components.export import DEFAULT_EXPORT_FORMAT, EXPORT_FORMATS, export_audio, export_filename
-from components.history import TakeRecord, append_record, load_records
+from components.history import MAX_TAKES, TakeRecord, TakeStore
 from components.media_tools import ffmpeg_check
 from components.parameters import SEED, SLIDER_PARAMETERS, api_docstring, defaults
 from components.playground import FinishedTake, Playground, choose_voice, resolve_seed
 from components.presets import Preset
+from components.request_limits import RequestSizeLimit
 from components.settings import Settings
-from components.synthesis import Take
+from components.synthesis import RAW_LENGTH_FACTOR, Take
 
 log = logging.getLogger("chatterbox.ui")
 
@@ -40,6 +44,43 @@ _OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-exports-")
 # Gradio copies each served file into its own cache (deleted by `delete_cache`), so our
 # copies only need to outlive that hand-over; an hour is generous.
 OUTPUT_MAX_AGE_SECONDS = 3600
+
+
+class PlaygroundBlocks(gr.Blocks):
+    """Blocks that always launch with the server's own limits, whoever calls launch(): uploads
+    capped by Gradio, every other request body capped by RequestSizeLimit, no run history
+    (Gradio 6 would keep every event's inputs, a typed API key included, in the browser's
+    localStorage, beyond the tab), and readable errors."""
+
+    def __init__(self, *, upload_max_bytes: int, request_max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.upload_max_bytes = upload_max_bytes
+        self.request_max_bytes = request_max_bytes
+
+    def launch(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("max_file_size", self.upload_max_bytes)
+        kwargs.setdefault("run_history", False)
+        # Gradio's own refusals (a server path given as a file, a value not among a list's
+        # choices) then say what was wrong instead of a bare "Error". The app's handlers catch
+        # their own exceptions and word them without inputs, so nothing secret is in them.
+        kwargs.setdefault("show_error", True)
+        app_kwargs = dict(kwargs.get("app_kwargs") or {})
+        app_kwargs["middleware"] = [
+            *app_kwargs.get("middleware", []),
+            Middleware(RequestSizeLimit, max_bytes=self.request_max_bytes),
+        ]
+        kwargs["app_kwargs"] = app_kwargs
+        return super().launch(*args, **kwargs)
+
+
+class RawTextbox(gr.Textbox):
+    """A text field whose value reaches the handler as sent: gr.Textbox turns true, 5, [] and
+    {} from an API caller into text, which would then be spoken and billed."""
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> Any:
+        return payload
 
 
 class RawSlider(gr.Slider):
@@ -62,8 +103,7 @@ class TakeAudio(gr.Audio):
 
     def postprocess(self, value: Any) -> Any:
         if isinstance(value, AudioFile):
-            path = processing_utils.save_bytes_to_cache(value.data, value.name, self.GRADIO_CACHE)
-            return FileData(path=path, orig_name=value.name)
+            return FileData(path=_content_addressed(value, self.GRADIO_CACHE), orig_name=value.name)
         return super().postprocess(value)
 
 
@@ -130,6 +170,19 @@ def _details(take: Take) -> str:
     return " · ".join(parts)
 
 
+def _unexpected(error: Exception) -> str:
+    """The message for a failure no check foresaw. Paid calls cannot be behind it (generate
+    turns those into LocalFailure), so nothing was charged. The log names the place but not the
+    exception's text, which could quote an input such as a key."""
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    log.error("unexpected %s at %s:%s", type(error).__name__,
+              where.filename if where else "?", where.lineno if where else "?")
+    return (
+        f"This server could not handle that request ({type(error).__name__}). Nothing was "
+        "charged. Check the inputs and try again; if it keeps happening, please report it."
+    )
+
+
 def _preset_js(preset: Preset) -> str:
     values = [preset.values[p.name] for p in SLIDER_PARAMETERS]
     return f"() => {json.dumps(values)}"
@@ -145,13 +198,28 @@ def _is_mcp_call(request: gr.Request | None) -> bool:
     return request is not None and request.headers.get("x-gradio-user") == "mcp"
 
 
-def _write_file(data: bytes, name: str) -> str:
-    """A file for Gradio to serve; its own folder so the download keeps a readable name."""
+def _content_addressed(file: AudioFile, folder: str) -> str:
+    """The file under <folder>/<hash of its bytes>/<its name>, written only if not there yet:
+    serving the same take again (a replay, the play event, an export) writes nothing new.
+    Its time is refreshed, so Gradio's delete_cache, which ages files, keeps what is in use."""
+    path = Path(folder) / processing_utils.hash_bytes(file.data) / Path(file.name).name
+    if path.exists():
+        os.utime(path)
+        os.utime(path.parent)  # exports are aged by their folder
+        return str(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written under a temporary name and renamed, so a concurrent request for the same file
+    # never serves half of it.
+    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(file.data)
+    os.replace(temp_name, path)
+    return str(path)
+
+
+def _write_export(file: AudioFile) -> str:
     _remove_old_outputs()
-    path = os.path.join(tempfile.mkdtemp(dir=_OUTPUT_DIR), name)
-    with open(path, "wb") as file:
-        file.write(data)
-    return path
+    return _content_addressed(file, _OUTPUT_DIR)
 
 
 def _remove_old_outputs() -> None:
@@ -171,7 +239,12 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
 
     ffmpeg = ffmpeg_check()  # started now, in the background; the first long take waits for it
 
-    with gr.Blocks(
+    # The largest body a page sends: the take list (MAX_TAKES records, each with a text of up
+    # to max_text_chars at 6 bytes a character when JSON-escaped) and a text, plus the rest.
+    request_max_bytes = 1_000_000 + 6 * settings.max_text_chars * (MAX_TAKES + RAW_LENGTH_FACTOR)
+    with PlaygroundBlocks(
+        upload_max_bytes=int(settings.upload_max_mb * 1_000_000),
+        request_max_bytes=request_max_bytes,
         title="Chatterbox TTS Playground",
         delete_cache=(OUTPUT_MAX_AGE_SECONDS, OUTPUT_MAX_AGE_SECONDS),
     ) as demo:
@@ -183,7 +256,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         )
         with gr.Row():
             with gr.Column(scale=3):
-                text = gr.Textbox(
+                text = RawTextbox(
                     label="Text", value=SAMPLE_TEXT, lines=5, max_lines=20, elem_id="text"
                 )
                 text_stats = gr.Markdown(playground.preview(SAMPLE_TEXT), elem_id="text-stats")
@@ -229,14 +302,14 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     f"{settings.reference_seconds:g} s used)",
                     elem_id="reference-audio",
                 )
-                reference_audio_url = gr.Textbox(
+                reference_audio_url = RawTextbox(
                     value="",
                     label="…or a reference voice URL (http or https)",
                     placeholder="https://example.com/voice.mp3",
                     elem_id="reference-url",
                 )
                 voice_note = gr.Markdown(label="Voice", elem_id="voice-note")
-                api_key = gr.Textbox(
+                api_key = RawTextbox(
                     value="",
                     label="Segmind API key",
                     type="password",
@@ -373,7 +446,8 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     "repetition_penalty": repetition_penalty,
                 }
                 # A key typed into the page (or passed as api_key) wins over the header.
-                key = api_key if api_key or not isinstance(x_segmind_key, str) else x_segmind_key
+                typed = api_key not in ("", None)  # anything else typed, a non-string too, is checked
+                key = api_key if typed or not isinstance(x_segmind_key, str) else x_segmind_key
                 live_wanted = not _is_mcp_call(request) and ffmpeg.result().available
                 events = playground.generate(
                     text, parameters, choice.voice, key, _visitor(request), live=live_wanted
@@ -395,13 +469,14 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                             yield gr.skip(), status, gr.skip(), gr.update(visible=True), note, gr.skip()
                         chunk = encode_wav(event.samples, OUTPUT_SAMPLE_RATE)
                         yield gr.skip(), status, gr.skip(), chunk, note, gr.skip()
-            except ChatterboxError as error:
+            except Exception as error:  # noqa: BLE001 — every failure gets a readable message
+                message = str(error) if isinstance(error, ChatterboxError) else _unexpected(error)
                 # The last take stays in the player: an error never costs a paid take.
-                yield gr.skip(), f"**Error:** {error}", gr.skip(), gr.skip(), note, gr.skip()
-                raise gr.Error(str(error), print_exception=False) from None
+                yield gr.skip(), f"**Error:** {message}", gr.skip(), gr.skip(), note, gr.skip()
+                raise gr.Error(message, print_exception=False) from None
 
         synthesize.__doc__ = api_docstring(settings.max_text_chars, settings.reference_seconds)
-        generate.click(
+        synthesize_event = generate.click(
             synthesize,
             inputs=[
                 text,
@@ -422,7 +497,23 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
             # Progress and any error badge sit on the live player only, so the error message in
             # the details line and the previous take stay readable.
             show_progress_on=[live],
-        ).success(
+        )
+
+        def remember_take(carried: Any, stored: Any) -> tuple[Any, Any, Any]:
+            """Add the finished take to this browser's list and select it as A. The record
+            comes back from the page, so it is verified like any record from the browser."""
+            record = playground.takes.verified(carried)
+            if record is None:
+                return gr.skip(), gr.skip(), gr.skip()
+            stored = playground.takes.append_record(stored, record)
+            choices = _choices(playground.takes, stored)
+            return stored, gr.update(choices=choices, value=record.take_id), gr.update(choices=choices)
+
+        def show_takes(stored: Any) -> tuple[Any, Any]:
+            choices = _choices(playground.takes, stored)
+            return gr.update(choices=choices), gr.update(choices=choices)
+
+        synthesize_event.success(
             remember_take,
             [last_record, history],
             [history, take_a, take_b],
@@ -432,7 +523,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         demo.load(show_takes, history, [take_a, take_b], api_visibility="private")
 
         def play(take_id: str | None, stored: Any) -> tuple[Any, str]:
-            record = _find(stored, take_id)
+            record = _find(playground.takes, stored, take_id)
             if record is None:
                 return None, ""
             wav = playground.takes.load_take(record.take_id)
@@ -444,7 +535,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         take_b.change(play, [take_b, history], [player_b, takes_note], api_visibility="private")
 
         def use_settings(take_id: str | None, stored: Any) -> list[Any]:
-            record = _find(stored, take_id)
+            record = _find(playground.takes, stored, take_id)
             if record is None:
                 return [gr.skip()] * (len(slider_list) + 6) + ["Pick a take in A first."]
             voice, note = None, f"Settings of take “{record.text[:40]}” restored."
@@ -473,7 +564,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         )
 
         def export_take(take_id: str | None, stored: Any, fmt: str, target: str) -> tuple[Any, str]:
-            record = _find(stored, take_id)
+            record = _find(playground.takes, stored, take_id)
             wav = playground.takes.load_take(take_id) if record else None
             if record is None or wav is None:
                 return None, "Pick a take in A to export (it must still be in the cache)."
@@ -482,7 +573,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
             clip = decode_audio(wav)
             data = export_audio(clip.samples, clip.sample_rate, fmt, LOUDNESS_TARGETS[target])
             name = export_filename(record.text, int(record.parameters["seed"]), record.preset, fmt)
-            return _write_file(data, name), f"Exported {name}."
+            return _write_export(AudioFile(data, name)), f"Exported {name}."
 
         export.click(
             export_take,
@@ -493,26 +584,10 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
     return demo
 
 
-def _choices(stored: Any) -> list[tuple[str, str]]:
-    records = load_records(stored)
+def _choices(takes: TakeStore, stored: Any) -> list[tuple[str, str]]:
+    records = takes.load_records(stored)
     return [(r.label(n), r.take_id) for n, r in reversed(list(enumerate(records, start=1)))]
 
 
-def _find(stored: Any, take_id: str | None) -> TakeRecord | None:
-    return next((r for r in load_records(stored) if r.take_id == take_id), None)
-
-
-def remember_take(carried: Any, stored: Any) -> tuple[Any, Any, Any]:
-    """Add the finished take to this browser's list and select it as A. The record comes back
-    from the page, so it is validated like any record from the browser."""
-    record = TakeRecord.from_json(carried)
-    if record is None:
-        return gr.skip(), gr.skip(), gr.skip()
-    stored = append_record(stored, record)
-    choices = _choices(stored)
-    return stored, gr.update(choices=choices, value=record.take_id), gr.update(choices=choices)
-
-
-def show_takes(stored: Any) -> tuple[Any, Any]:
-    choices = _choices(stored)
-    return gr.update(choices=choices), gr.update(choices=choices)
+def _find(takes: TakeStore, stored: Any, take_id: str | None) -> TakeRecord | None:
+    return next((r for r in takes.load_records(stored) if r.take_id == take_id), None)

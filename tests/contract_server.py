@@ -18,6 +18,8 @@ import hashlib
 import io
 import json
 import math
+import socket
+import textwrap
 import threading
 import time
 from collections import deque
@@ -140,6 +142,16 @@ class ContractState:
     # Behaviours for the next requests, consumed one per request, e.g. "status:429",
     # "status:429:retry-after=0.2" (one header at most), "stall", "reset", "empty", "garbage", "json-no-audio",
     # "huge", "trickle", "echo-key:401".
+    # Faults after which the call may have been billed: "close-after-request" (reads the request
+    # and hangs up), "truncate" (200, half the declared body, a clean close), "paced:<gap>:<pieces>"
+    # or "paced:<gap>:<pieces>:<tail>" and "paced-chunked:..." (the whole body in pieces `gap`
+    # seconds apart, the last one `tail` bytes long if given).
+    # Leaks: "echo-key-as:<encoding>:<status>" (the key as one of KEY_ECHOES, in body and
+    # headers), "with-header:<name>=<value>" (a normal answer with that header: a cookie...).
+    # Loads: "json-array:<MB>" or "json-array:<MB>:audio" (MB of short strings, then the audio in
+    # base64), "deep-json:<levels>" or "deep-json:<levels>:<status>".
+    # Links: "audio-link:<url> <url>..." (200 JSON pointing there), "echo-request" (200 JSON with
+    # the request's own fields first, then this server's link to the audio).
     script: deque[str] = field(default_factory=deque)
     # Answer 429 while more than this many requests are in flight (a burst rate limit).
     max_in_flight: int | None = None
@@ -148,6 +160,7 @@ class ContractState:
     in_flight: int = 0
     peak_in_flight: int = 0
     files: dict[str, bytes] = field(default_factory=dict)
+    file_requests: list[RecordedRequest] = field(default_factory=list)  # GETs of `files`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def synthesis_requests(self) -> list[RecordedRequest]:
@@ -167,6 +180,10 @@ class ContractHandler(BaseHTTPRequestHandler):
         return self.server.state
 
     def do_GET(self) -> None:
+        with self.state.lock:
+            self.state.file_requests.append(
+                RecordedRequest(self.path, dict(self.headers.items()), None, time.monotonic())
+            )
         name = self.path.rsplit("/", 1)[-1]
         data = self.state.files.get(name)
         if data is None:
@@ -204,12 +221,22 @@ class ContractHandler(BaseHTTPRequestHandler):
         key = self.headers.get("x-api-key")
         if behaviour.startswith("echo-key:"):
             return self._send_json(int(behaviour.split(":")[1]), {"error": f"bad key {key}"})
+        if behaviour.startswith("echo-key-as:"):
+            _, encoding, code = behaviour.split(":")
+            return self._echo_key(key or "", encoding, int(code))
+        if behaviour == "close-after-request":
+            self.close_connection = True  # the request was read: hang up without a word
+            return 0
         if key not in self.state.valid_keys:
             return self._send_json(401, {"error": "Invalid or missing API key"})
         if behaviour.startswith("status:"):
             _, code, *options = behaviour.split(":", 2)  # an HTTP date has colons of its own
             headers = dict(option.split("=", 1) for option in options)
             return self._send_json(int(code), {"error": f"scripted {code}"}, headers)
+        if behaviour.startswith("deep-json:"):
+            _, levels, *code = behaviour.split(":")
+            nested = b"[" * int(levels) + b"]" * int(levels)
+            return self._send(int(code[0]) if code else 200, nested, "application/json")
         if over_limit:
             headers = {"retry-after": self.state.retry_after} if self.state.retry_after else {}
             return self._send_json(429, {"error": "Too many requests"}, headers)
@@ -220,7 +247,36 @@ class ContractHandler(BaseHTTPRequestHandler):
         time.sleep(self.state.extra_latency.get(body["text"], 0.0))
         return self._respond_with_audio(body, behaviour)
 
+    def _echo_key(self, key: str, encoding: str, status: int) -> int:
+        """An answer that echoes the key as `encoding`, in its body and in its headers."""
+        echo = echo_key(key, encoding)
+        # JSON escapes are written by hand: json.dumps leaves ASCII as it is.
+        if encoding == "json-escapes":
+            escaped = "".join(f"\\u{ord(ch):04x}" for ch in key)
+        else:
+            escaped = json.dumps(echo)[1:-1]
+        field_name = "detail" if 200 <= status < 300 else "error"
+        if encoding == "plain-text":
+            data, content_type = f"Access denied for {echo}".encode(), f"text/plain; key={key}"
+        else:
+            data = f'{{"{field_name}": "Access denied for {escaped}", "id": "r-17"}}'.encode()
+            content_type = f"application/json; key={key}"
+        headers = {"x-remaining-credits": key, "x-request-key": key}
+        return self._send(status, data, content_type, headers)
+
     def _respond_with_audio(self, body: dict[str, Any], behaviour: str) -> int:
+        if behaviour.startswith("json-array:"):
+            _, megabytes, *audio = behaviour.split(":")
+            count = int(float(megabytes) * 1_000_000) // 7  # '"abc", ' is 7 bytes
+            strings = ['"abc"'] * count
+            if audio:
+                wav = encode(synthesize_words(body["text"], 42), "wav")
+                strings.append(f'"{base64.b64encode(wav).decode()}"')
+            return self._send(200, f"[{', '.join(strings)}]".encode(), "application/json")
+        if behaviour.startswith("audio-link:"):
+            links = behaviour.partition(":")[2].split()
+            document = {"status": "ok", "audio_url": links[0] if len(links) == 1 else links}
+            return self._send_json(200, document)
         if behaviour == "stall":
             time.sleep(30)
             return 0
@@ -258,6 +314,22 @@ class ContractHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)  # cut it mid-body
             self.close_connection = True
             return 200
+        if behaviour == "truncate":
+            self.send_response(200)
+            self.send_header("content-type", "audio/wav")
+            self.send_header("content-length", str(len(audio)))
+            self.end_headers()
+            self.wfile.write(audio[: len(audio) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)  # a clean close, short of the declared length
+            self.close_connection = True
+            return 200
+        if behaviour.startswith(("paced:", "paced-chunked:")):
+            kind, gap, pieces, *tail = behaviour.split(":")
+            return self._send_paced(
+                audio, float(gap), int(pieces), chunked=kind == "paced-chunked",
+                tail=int(tail[0]) if tail else 0,
+            )
         if behaviour == "trickle":
             self.send_response(200)
             self.send_header("content-type", "audio/wav")
@@ -274,6 +346,17 @@ class ContractHandler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.credits = round(self.state.credits - 0.02, 2)
             credits = {"x-remaining-credits": f"{self.state.credits:.2f}"}
+        if behaviour.startswith("with-header:"):
+            name, value = behaviour.partition(":")[2].split("=", 1)
+            credits.pop(name.lower(), None)  # the header given replaces the usual one
+            credits[name] = value
+        if behaviour == "echo-request":
+            name = hashlib.sha256(audio).hexdigest()[:16]
+            self.state.files[name] = audio
+            host, port = self.server.server_address[:2]
+            # The request's own fields first, as an API that echoes its input would.
+            document = {**body, "audio_url": f"http://{host}:{port}/files/{name}"}
+            return self._send_json(200, document, credits)
         if self.state.audio_format.startswith("json"):
             encoded = base64.b64encode(audio).decode()
             if self.state.audio_format == "json-url":
@@ -287,6 +370,36 @@ class ContractHandler(BaseHTTPRequestHandler):
                 document = {"status": "ok", "audio_base64": encoded}
             return self._send_json(200, document, credits)
         return self._send(200, audio, f"audio/{audio_format}", credits)
+
+    def _send_paced(
+        self, audio: bytes, gap: float, pieces: int, *, chunked: bool, tail: int = 0
+    ) -> int:
+        """The whole body, in `pieces` parts `gap` seconds apart; with `tail`, the last part is
+        that many bytes. A chunked body's end marker goes with its last part, as servers do."""
+        self.send_response(200)
+        self.send_header("content-type", "audio/wav")
+        if chunked:
+            self.send_header("transfer-encoding", "chunked")
+        else:
+            self.send_header("content-length", str(len(audio)))
+        self.end_headers()
+        head = audio[: len(audio) - tail] if tail else audio
+        size = -(-len(head) // (pieces - 1 if tail else pieces))
+        parts = [head[start : start + size] for start in range(0, len(head), size)]
+        if tail:
+            parts.append(audio[-tail:])
+        try:
+            for index, part in enumerate(parts):
+                if index:
+                    time.sleep(gap)
+                if chunked:
+                    end = b"0\r\n\r\n" if index == len(parts) - 1 else b""
+                    part = b"%x\r\n%s\r\n%s" % (len(part), part, end)
+                self.wfile.write(part)
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        return 200
 
     def _send_json(self, status: int, document: Any, headers: dict[str, str] | None = None) -> int:
         return self._send(status, json.dumps(document).encode(), "application/json", headers)
@@ -305,6 +418,52 @@ class ContractHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a size limit); that is its right
         return status
+
+
+# How "echo-key-as:<encoding>:<status>" echoes the key; the client must show none of them.
+KEY_ECHOES = (
+    "plain", "json-escapes", "double-escaped", "url", "url-twice", "html", "hex", "hex-upper",
+    "base64", "base64url", "base64-in-blob-0", "base64-in-blob-1", "base64-in-blob-2",
+    "base64-after-word", "base64-wrapped", "base64-of-url", "masked-prefix", "masked-suffix",
+    "split-newline", "split-space", "split-3", "zero-width", "fullwidth", "plain-text",
+)
+
+
+def echo_key(key: str, encoding: str) -> str:
+    """`key` as a careless backend might echo it (see KEY_ECHOES)."""
+    url = "".join(f"%{ord(ch):02X}" for ch in key)
+    blob = base64.b64encode(b'{"headers": {"x-api-key": "' + key.encode() + b'"}}').decode()
+    echoes = {
+        "plain": key,
+        "json-escapes": key,  # written as \\uXXXX escapes in the body by the handler
+        "double-escaped": "".join(f"\\u{ord(ch):04x}" for ch in key),  # the text itself has \\u
+        "url": url,
+        "url-twice": url.replace("%", "%25"),
+        "html": "".join(f"&#{ord(ch)};" for ch in key),
+        "hex": key.encode().hex(),
+        "hex-upper": key.encode().hex().upper(),
+        "base64": base64.b64encode(key.encode()).decode(),
+        "base64url": base64.urlsafe_b64encode(b"\xfb\xff" + key.encode()).decode(),
+        # Inside a bigger blob, at each of the three alignments a key can start at.
+        **{
+            f"base64-in-blob-{shift}": base64.b64encode(
+                b"x" * shift + b'{"headers": {"x-api-key": "' + key.encode() + b'"}}'
+            ).decode()
+            for shift in range(3)
+        },
+        "base64-after-word": "token" + blob,  # the blob does not start where the word does
+        "base64-wrapped": "\n".join(textwrap.wrap(blob, 16)),
+        "base64-of-url": base64.b64encode(f"key={url}".encode()).decode(),
+        "masked-prefix": key[:6] + "…" + "*" * 12,
+        "masked-suffix": "*" * 12 + key[-6:],
+        "split-newline": key[: len(key) // 2] + "\n" + key[len(key) // 2 :],
+        "split-space": key[: len(key) // 3] + " " + key[len(key) // 3 :],
+        "split-3": " ".join(key[i : i + 3] for i in range(0, len(key), 3)),
+        "zero-width": "\u200b".join(key),
+        "fullwidth": "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in key),
+        "plain-text": key,  # in a text/plain body, not JSON
+    }
+    return echoes[encoding]
 
 
 def validate(body: Any) -> str | None:

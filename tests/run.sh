@@ -3,14 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Only what the tests need beyond pip: Debian's Chromium for the browser tests. The app itself
-# needs no system package (ffmpeg comes from the imageio-ffmpeg wheel).
-if ! command -v chromium >/dev/null 2>&1; then
+# Only what the tests need beyond pip: Debian's Chromium for the browser tests, and openssl to
+# make a throwaway certificate for the https audio-link tests. The app itself needs no system
+# package (ffmpeg comes from the imageio-ffmpeg wheel).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root=()
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
   export DEBIAN_FRONTEND=noninteractive
   "${as_root[@]}" apt-get update -qq
-  "${as_root[@]}" apt-get install -y -qq chromium >/dev/null
+  "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 python -m pip install -q -r requirements-dev.txt

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -354,6 +355,32 @@ def test_rejected_key_shows_a_readable_error(launch_app, settings, contract_serv
     expect(missing).to_contain_text("SEGMIND_API_KEY")
     expect(page.locator("#details")).to_contain_text("No Segmind API key")
     assert len(contract_server.state.synthesis_requests()) == 2
+
+
+def test_a_typed_key_is_stored_nowhere_in_the_browser(launch_app, settings, contract_server, page):
+    """Not in localStorage, sessionStorage, cookies or IndexedDB, after a take and after a
+    reload: the page promises the key stays in the tab's password box."""
+    key = "sg-visitor-7f3a9c2e1b4d"
+    contract_server.state.valid_keys.add(key)
+    app = launch_app(replace(settings, api_key=""))
+    open_app(page, app.url)
+    page.locator("#api-key input").fill(key)
+    page.locator("#generate").click()
+    wait_for_take(page)
+    assert header(contract_server.state.synthesis_requests()[0], "x-api-key") == key
+
+    def stored_anywhere() -> str:
+        state = page.context.storage_state(indexed_db=True)
+        session = page.evaluate("() => JSON.stringify(Object.entries(sessionStorage))")
+        return json.dumps(state) + session
+
+    for moment in ("after a take", "after a reload"):
+        everything = stored_anywhere()
+        assert "chatterbox-playground-takes" in everything, moment  # the take list is stored
+        for form in (key, base64.b64encode(key.encode()).decode(), key[3:15]):
+            assert form not in everything, (moment, form)
+        page.reload()
+        open_app(page, app.url)
 
 
 SENTENCES = [

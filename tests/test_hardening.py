@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -43,14 +44,21 @@ def call_raw(url: str, data: list) -> tuple[str, str]:
     return event or "nothing", ""
 
 
-anything = st.one_of(
+json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([10**400, -(10**400), 2**64, 2**53 + 1]),  # JSON has no integer limit
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=50),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    # Text a person cannot see: format characters, marks, bidi controls, odd spaces.
+    st.text(st.sampled_from("\u200b\ufeff\u00ad\u202e\u2066\u0301\u00a0\u3000\u3164\u2800 \t\n"), max_size=8),
+)
+# Every JSON type, nested, for every argument.
+anything = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
 )
 valid_numbers = {
     name: st.floats(min_value=0, max_value=1) if name in ("min_p", "top_p") else
@@ -102,10 +110,20 @@ def fuzz_app(launch_app, settings):
 @hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(arguments=synthesize_arguments())
 def test_fuzzed_api_calls_never_send_anything_invalid_and_never_break_the_app(fuzz_app, contract_server, arguments):
+    before = len(contract_server.state.synthesis_requests())
     event, payload = call_raw(fuzz_app.url, arguments)
     assert event in ("complete", "error", "rejected"), (event, payload)
-    for request in contract_server.state.synthesis_requests():
+    sent = contract_server.state.synthesis_requests()[before:]
+    for request in sent:
         assert validate(request.body) is None, request.body  # nothing invalid reached the backend
+    if sent:  # a call is made only for text: a string with something visible in it
+        text = arguments[0]
+        assert isinstance(text, str), arguments
+        assert any(unicodedata.category(ch)[0] in "LNPS" and ch not in "\u3164\u2800" for ch in text), arguments
+    if event == "error":  # and a refusal says why, never a bare null
+        document = json.loads(payload) if payload else None
+        message = document.get("error") if isinstance(document, dict) else document
+        assert isinstance(message, str) and message.strip(), payload
     assert TEST_KEY not in payload
     assert requests.get(fuzz_app.url, timeout=10).status_code == 200
 

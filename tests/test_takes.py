@@ -7,7 +7,10 @@ from dataclasses import replace
 import pytest
 
 from components.audio import decode_audio
-from components.history import TakeRecord, append_record, load_records, matching_preset
+import math
+
+from components.cache import cache_key
+from components.history import TakeRecord, matching_preset
 from components.parameters import defaults
 from components.playground import FinishedTake, Playground
 from components.synthesis import Voice
@@ -126,9 +129,11 @@ def test_a_record_replays_and_restores_its_voice(settings, contract_server):
 
 
 def test_records_from_the_browser_are_validated(settings, contract_server):
-    record = finish(Playground(settings)).record
-    stored = append_record([], record)
-    assert load_records(stored) == [record]
+    playground = Playground(settings)
+    takes = playground.takes
+    record = finish(playground).record
+    stored = takes.append_record([], record)
+    assert takes.load_records(stored) == [record]
     tampered = [
         {**stored[0], "take_id": "../../etc/passwd"},
         {**stored[0], "parameters": {**record.parameters, "temperature": 9}},
@@ -137,8 +142,58 @@ def test_records_from_the_browser_are_validated(settings, contract_server):
         "a string",
         None,
     ]
-    assert load_records(tampered) == []
-    assert load_records("not a list") == []
+    assert takes.load_records(tampered) == []
+    assert takes.load_records("not a list") == []
+
+
+@pytest.mark.parametrize(
+    "field, forged",
+    [
+        ("text", "Another line entirely."),
+        ("take_id", "0" * 64),
+        ("parameters", {**defaults(), "temperature": 0.9}),
+        ("voice_url", "https://example.com/v.mp3"),
+        ("created", math.nan),
+        ("created", math.inf),
+        ("created", 10**400),
+        ("seconds", -math.inf),
+        ("seconds", 1e308 * 10),
+        ("signature", ""),
+        ("signature", "f" * 64),
+        ("parameters", {**defaults(), "seed": 10**400}),
+    ],
+)
+def test_a_record_changed_in_any_field_is_dropped(settings, contract_server, field, forged):
+    playground = Playground(settings)
+    stored = playground.takes.append_record([], finish(playground).record)
+    assert playground.takes.load_records([{**stored[0], field: forged}]) == []
+
+
+def test_take_and_voice_ids_cannot_be_computed_from_guessed_content(settings, contract_server, tmp_path):
+    """A take id used to be a plain hash of the chunk keys: anyone who guessed a victim's text
+    could compute it, plant it in a forged record and play the take. It is now keyed with a
+    secret kept in the cache folder, so another server (another secret) gets other ids."""
+    wav = encoded("wav", tone(6.0))
+    here = finish(Playground(settings), voice=Voice.from_upload(wav, "v")).record
+    elsewhere = finish(
+        Playground(replace(settings, cache_dir=str(tmp_path / "other"))), voice=Voice.from_upload(wav, "v")
+    ).record
+    assert here.take_id != elsewhere.take_id and here.voice_id != elsewhere.voice_id
+    # Nor is either id the content hash an attacker can compute.
+    assert here.voice_id != cache_key(settings.api_url, {"voice": True}, wav)
+    # A record signed by the other server is not accepted here.
+    other_stored = [elsewhere.to_json()]
+    assert Playground(settings).takes.load_records(other_stored) == []
+
+
+def test_ids_and_signatures_survive_a_restart(settings, contract_server):
+    first = Playground(settings)
+    record = finish(first).record
+    stored = first.takes.append_record([], record)
+    restarted = Playground(settings)
+    assert restarted.takes.load_records(stored) == [record]
+    assert finish(restarted).record.take_id == record.take_id
+    assert (settings.cache_path / "secret.key").stat().st_mode & 0o077 == 0  # ours alone
 
 
 def test_the_list_is_capped_and_a_replay_moves_up_instead_of_repeating(settings, contract_server):
@@ -146,9 +201,9 @@ def test_the_list_is_capped_and_a_replay_moves_up_instead_of_repeating(settings,
     records = [finish(playground, f"Line number {i}.").record for i in range(55)]
     stored: list = []
     for record in records:
-        stored = append_record(stored, record)
+        stored = playground.takes.append_record(stored, record)
     assert len(stored) == 50 and stored[0]["text"] == "Line number 5."
-    stored = append_record(stored, records[10])
+    stored = playground.takes.append_record(stored, records[10])
     assert len(stored) == 50 and stored[-1]["text"] == "Line number 10."
     assert [r["text"] for r in stored].count("Line number 10.") == 1
 
