@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import struct
 import threading
@@ -19,7 +20,7 @@ import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from components.errors import LimitReached
+from components.errors import ChatterboxError, LimitReached
 from components.parameters import defaults
 from components.playground import Playground
 from components.synthesis import Voice
@@ -194,3 +195,26 @@ def test_calls_never_made_are_refunded(settings, contract_server):
 def test_the_owners_key_never_reaches_the_page_config(app):
     config = requests.get(base(app) + "/config", timeout=10).text
     assert TEST_KEY not in config
+
+
+def test_a_200_cut_mid_body_is_counted_once_and_never_retried(settings, contract_server, caplog):
+    """Every attempt Segmind may have billed counts, in the log and against the limit: before,
+    a cut 200 was retried three times, each attempt billed, and counted as one call."""
+    caplog.set_level(logging.INFO, logger="chatterbox.requests")
+    playground = Playground(replace(settings, visitor_calls_per_hour=2))
+    outcomes = []
+    for number in range(3):
+        contract_server.state.script.append("truncate")
+        try:
+            list(playground.generate(f"Cut line {number}.", defaults(), Voice(), "", "visitor"))
+            outcomes.append("ok")
+        except LimitReached:
+            outcomes.append("limited")
+        except ChatterboxError as error:
+            assert "may have been charged" in str(error)
+            outcomes.append("charged")
+    assert outcomes == ["charged", "charged", "limited"]
+    assert len(contract_server.state.synthesis_requests()) == 2  # one attempt each, no retry
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "chatterbox.requests"]
+    assert [line["calls"] for line in lines] == [1, 1, 0]
+    assert playground.visitor_calls_this_hour("visitor") == 2
