@@ -243,8 +243,8 @@ class Synthesizer:
         visitor: str = "",
     ) -> Iterator[ChunkAudio | Take]:
         """With `live`, yield each chunk in text order as soon as it and all before it are
-        ready, chunks that are ready together as one (each yield costs the player an encode);
-        always end with the Take.
+        ready, chunks that are ready together as one (each yield costs the player an encode),
+        then the Take; the chunks that completed the take come last, after the Take.
 
         Only a take of several chunks with calls to wait for is streamed: a one-call take, or
         one wholly from the cache, is ready as soon as its first chunk would be.
@@ -294,6 +294,8 @@ class Synthesizer:
                 )
 
         streamed = live and total > 1 and bool(to_call)
+        streaming = False  # whether a chunk went out before the take was complete
+        tail: ChunkAudio | None = None
         workers = max(1, min(self.max_concurrency, len(to_call)))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
         futures: dict[Future, str] = {executor.submit(call, key): key for key in to_call}
@@ -307,7 +309,11 @@ class Synthesizer:
                     pieces.append(batch[-1].samples)
                     next_to_yield += 1
                 if streamed and batch:
-                    yield ChunkAudio.joined(batch)
+                    if next_to_yield < total:
+                        yield ChunkAudio.joined(batch)
+                        streaming = True
+                    elif streaming:  # the rest of a take already playing in Live
+                        tail = ChunkAudio.joined(batch)
                 if next_to_yield >= total:
                     break
                 done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
@@ -340,6 +346,10 @@ class Synthesizer:
             seconds=time.monotonic() - started,
             remaining_credits=remaining_credits,
         )
+        if tail is not None:
+            # After the Take, not before: the take is complete and playable at once, while
+            # the player streams this tail (encoding it for Live takes as long again).
+            yield tail
 
     def _process(
         self, audio: bytes, chunks: list[Chunk], index: int, *, from_cache: bool

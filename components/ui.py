@@ -18,6 +18,7 @@ from gradio import processing_utils
 from gradio.data_classes import FileData
 from starlette.middleware import Middleware
 
+from components import gradio_fixes
 from components.audio import OUTPUT_SAMPLE_RATE, AudioFile, decode_audio, encode_wav
 from components.errors import ChatterboxError
 from components.export import DEFAULT_EXPORT_FORMAT, EXPORT_FORMATS, export_audio, export_filename
@@ -50,7 +51,7 @@ class PlaygroundBlocks(gr.Blocks):
     """Blocks that always launch with the server's own limits, whoever calls launch(): uploads
     capped by Gradio, every other request body capped by RequestSizeLimit, no run history
     (Gradio 6 would keep every event's inputs, a typed API key included, in the browser's
-    localStorage, beyond the tab), and readable errors."""
+    localStorage, beyond the tab), readable errors, and no traffic dashboard."""
 
     def __init__(self, *, upload_max_bytes: int, request_max_bytes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -64,6 +65,11 @@ class PlaygroundBlocks(gr.Blocks):
         # choices) then say what was wrong instead of a bare "Error". The app's handlers catch
         # their own exceptions and word them without inputs, so nothing secret is in them.
         kwargs.setdefault("show_error", True)
+        # Gradio's traffic dashboard would rebuild a pandas summary of up to 10,000 past
+        # events after every event, a cost per request that grows with uptime.
+        kwargs.setdefault("enable_monitoring", False)
+        if not kwargs["enable_monitoring"]:
+            gradio_fixes.skip_queue_summary(self)
         app_kwargs = dict(kwargs.get("app_kwargs") or {})
         app_kwargs["middleware"] = [
             *app_kwargs.get("middleware", []),
@@ -453,13 +459,19 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
                     text, parameters, choice.voice, key, _visitor(request), live=live_wanted
                 )
                 streamed = False
+                finished: tuple | None = None  # the take's outputs, once it is complete
                 for event in events:
                     if isinstance(event, FinishedTake):
+                        take = _take_file(event.record, event.wav)
+                        finished = (take, _details(event.take), event.take.seed)
                         # After a streamed take Live stays, still playing; otherwise it goes.
                         live_after = gr.skip() if streamed else gr.update(visible=False)
-                        take = _take_file(event.record, event.wav)
-                        record = event.record.to_json()
-                        yield take, _details(event.take), event.take.seed, live_after, note, record
+                        yield *finished, live_after, note, event.record.to_json()
+                    elif finished:
+                        # The tail of a streamed take, for Live. The take's outputs go again,
+                        # unchanged, so the last message (what an API caller keeps) holds them.
+                        chunk = encode_wav(event.samples, OUTPUT_SAMPLE_RATE)
+                        yield *finished, chunk, note, gr.skip()
                     else:
                         done = event.index + event.parts
                         progress((done, event.total), desc="Generating parts")

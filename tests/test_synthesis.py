@@ -69,7 +69,11 @@ def run(synth: Synthesizer, text: str) -> tuple[list[ChunkAudio], Take, list[flo
     for event in synth.stream(take_request(text), TEST_KEY):
         events.append(event)
         times.append(time.monotonic() - started)
-    *chunks, take = events
+    (take,) = [event for event in events if isinstance(event, Take)]
+    chunks = [event for event in events if not isinstance(event, Take)]
+    # The take comes as soon as it is complete; at most one piece (the tail, which completed
+    # it while earlier pieces were already streaming) follows it, for the Live player.
+    assert events.index(take) >= len(events) - 2
     return chunks, take, times
 
 
@@ -91,14 +95,27 @@ def test_every_word_is_spoken_once_in_order(settings, contract_server):
 
 
 def test_chunks_stream_in_text_order_even_when_a_later_one_finishes_first(settings, contract_server):
-    contract_server.state.extra_latency = {f"In scene 1, {SENTENCES[0]}": 0.6}  # chunk 0
-    chunks, take, times = run(synthesizer(settings), passage(24))
+    synth, text = synthesizer(settings), passage(24)
+    late = synth.plan(text)[1].spoken
+    contract_server.state.extra_latency = {late: 0.6}  # chunk 1
+    chunks, take, times = run(synth, text)
     assert covered(chunks) == list(range(take.chunks))
-    assert chunks[0].parts > 1, "chunks ready together while chunk 0 was late stream as one"
+    assert chunks[0].index == 0  # chunk 0 did not wait for the late chunk 1
+    # The chunks ready together when chunk 1 came back stream as one, after the take.
+    assert chunks[-1].index == 1 and chunks[-1].parts == take.chunks - 1
     finished = sorted(contract_server.state.synthesis_requests(), key=lambda r: r.finished)
-    assert finished[-1].body["text"] == f"In scene 1, {SENTENCES[0]}"  # chunk 0 came back last
+    assert finished[-1].body["text"] == late
     stitched = np.concatenate([c.samples for c in chunks])
     assert np.array_equal(stitched, take.clip.samples)
+
+
+def test_a_take_that_completes_all_at_once_is_not_streamed(settings, contract_server):
+    """When the first chunk is the last to come back, every chunk is ready at once: the take is
+    complete, and streaming it to Live as well would only cost an encode of the whole take."""
+    synth, text = synthesizer(settings), passage(24)
+    contract_server.state.extra_latency = {synth.plan(text)[0].spoken: 0.6}
+    chunks, take, _ = run(synth, text)
+    assert chunks == [] and take.chunks > 1
 
 
 def test_stitched_duration_is_the_chunks_plus_pauses(settings, contract_server):
