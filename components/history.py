@@ -87,11 +87,9 @@ class TakeRecord:
 
 def _finite_number(value: Any) -> bool:
     # A JSON number of the size a record holds: a forged 1e400 or a 400-digit integer is not.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return isinstance(value, float) and math.isfinite(value) or (
-        isinstance(value, int) and abs(value) < 2**53
-    )
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53
 
 
 def _numbers_as_floats(value: Any) -> Any:

@@ -204,7 +204,7 @@ class Playground:
         nothing invalid is ever sent.
 
         Every request, refused ones included, leaves exactly one JSON log line, never the key,
-        counting every call Segmind answered, even when something fails afterwards.
+        counting every call Segmind may have billed, even when something fails afterwards.
         """
         started = time.monotonic()
         meter = CallMeter()

@@ -32,7 +32,7 @@ import requests
 import urllib3
 
 from components.audio import detect_format
-from components.concurrency import AdaptiveConcurrency
+from components.concurrency import VisitorSlots
 from components.errors import (
     MAY_HAVE_BEEN_CHARGED,
     BackendConnectionError,
@@ -176,7 +176,7 @@ class SegmindClient:
         self,
         payload: Mapping[str, Any],
         api_key: str,
-        concurrency: AdaptiveConcurrency | None = None,
+        concurrency: VisitorSlots | None = None,
         *,
         on_billed: Callable[[], None] | None = None,
     ) -> SynthesisResult:

@@ -293,7 +293,7 @@ class Synthesizer:
                     else self._process(audio, chunks, index, from_cache=from_cache)
                 )
 
-        streamed = live and total > 1 and bool(to_call)
+        may_stream = live and total > 1 and bool(to_call)
         streaming = False  # whether a chunk went out before the take was complete
         tail: ChunkAudio | None = None
         workers = max(1, min(self.max_concurrency, len(to_call)))
@@ -308,7 +308,7 @@ class Synthesizer:
                     batch.append(ready.pop(next_to_yield))
                     pieces.append(batch[-1].samples)
                     next_to_yield += 1
-                if streamed and batch:
+                if may_stream and batch:
                     if next_to_yield < total:
                         yield ChunkAudio.joined(batch)
                         streaming = True
