@@ -65,7 +65,7 @@ def bench_settings(server: ContractServer, cache_dir: str, **overrides: object) 
     `overrides` replace any of these."""
     values: dict[str, object] = dict(
         api_key=BENCH_KEY,
-        api_url=server.url,
+        api_base=server.url,
         connect_timeout=2.0,
         read_timeout=60.0,
         backoff_seconds=0.01,

@@ -206,7 +206,7 @@ class Backends:
 
     @property
     def hostile_api(self) -> str:
-        return f"{self.hostile.base}/v1/chatterbox-tts"
+        return f"{self.hostile.base}/v1"
 
     def reset(self) -> None:
         with self.contract.state.lock:

@@ -18,6 +18,10 @@ OUTPUT_SAMPLE_RATE = 24_000  # Chatterbox speaks at 24 kHz mono.
 SAMPLE_RATES = range(4_000, 384_001)
 MAX_CHANNELS = 32
 MIN_REFERENCE_SECONDS = 1.0
+# Stitching a take: each call's audio is trimmed to a little of its own silence and faded.
+FADE_SECONDS = 0.012  # long enough to hide a cut mid-waveform, too short to hear as a fade
+KEEP_SILENCE_SECONDS = 0.05  # of a chunk's own leading and trailing silence
+SILENCE_DB = -45.0
 
 # Sniffed from the bytes because Segmind's Content-Type is undocumented and disagrees
 # between sources (audio/mp3 on its page, audio/wav from community callers).
@@ -209,3 +213,27 @@ def prepare_reference(
         seconds=len(samples) / OUTPUT_SAMPLE_RATE,
         original_seconds=max(original_seconds, clip.duration),
     )
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Cut leading and trailing silence down to KEEP_SILENCE_SECONDS, so joins sound natural."""
+    if len(samples) == 0:
+        return samples
+    threshold = 10 ** (SILENCE_DB / 20) * max(float(np.max(np.abs(samples))), 1e-9)
+    loud = np.flatnonzero(np.abs(samples) > threshold)
+    if len(loud) == 0:
+        return samples[:0]
+    keep = int(KEEP_SILENCE_SECONDS * sample_rate)
+    return samples[max(0, loud[0] - keep) : loud[-1] + 1 + keep]
+
+
+def fade_edges(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A short raised-cosine fade in and out, so a join never jumps (no click)."""
+    length = min(int(FADE_SECONDS * sample_rate), len(samples) // 2)
+    if length == 0:
+        return samples.astype(np.float32, copy=True)
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, length))).astype(np.float32)
+    out = samples.astype(np.float32, copy=True)
+    out[:length] *= ramp
+    out[-length:] *= ramp[::-1]
+    return out

@@ -75,7 +75,7 @@ class BackendConnectionError(BackendError):
     def __init__(self, message: str = "") -> None:
         super().__init__(
             message
-            or "Could not reach Segmind. Check the network and SEGMIND_API_URL, then try again."
+            or "Could not reach Segmind. Check the network and SEGMIND_API_BASE, then try again."
         )
 
 
@@ -142,7 +142,7 @@ class PermissionDeniedError(BackendStatusError):
 
 
 class NotFoundError(BackendStatusError):
-    advice = "Check SEGMIND_API_URL; the default is https://api.segmind.com/v1/chatterbox-tts."
+    advice = "Check SEGMIND_API_BASE; the default is https://api.segmind.com/v1."
 
 
 class InsufficientCreditsError(BackendStatusError):

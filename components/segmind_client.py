@@ -123,7 +123,7 @@ class SegmindClient:
 
     def __init__(
         self,
-        api_url: str,
+        api_base: str,
         *,
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
@@ -134,7 +134,7 @@ class SegmindClient:
         sleep: Callable[[float], None] = time.sleep,
         audio_url_policy: AudioUrlPolicy = AudioUrlPolicy(),
     ) -> None:
-        self.api_url = api_url
+        self.api_base = api_base.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_retries = max_retries
@@ -146,7 +146,7 @@ class SegmindClient:
         self._session = requests.Session()
         # The environment's proxy and CA settings, read once here rather than on every call
         # (requests re-reads os.environ per request: about a millisecond each time).
-        self._session.proxies.update(requests.utils.get_environ_proxies(api_url))
+        self._session.proxies.update(requests.utils.get_environ_proxies(self.api_base))
         ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         self._session.verify = ca_bundle or True
         self._ca_certs = ca_bundle or requests.certs.where()
@@ -160,7 +160,7 @@ class SegmindClient:
     @classmethod
     def from_settings(cls, settings: Settings) -> SegmindClient:
         return cls(
-            settings.api_url,
+            settings.api_base,
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             max_retries=settings.max_retries,
@@ -172,8 +172,13 @@ class SegmindClient:
     def close(self) -> None:
         self._session.close()
 
+    def endpoint_url(self, endpoint: str) -> str:
+        """Where a model's requests go: the API root plus the model's endpoint name."""
+        return f"{self.api_base}/{endpoint}"
+
     def synthesize(
         self,
+        endpoint: str,
         payload: Mapping[str, Any],
         api_key: str,
         concurrency: VisitorSlots | None = None,
@@ -193,7 +198,7 @@ class SegmindClient:
             retries_left = attempt < self.max_retries
             try:
                 with concurrency.slot() if concurrency else nullcontext():
-                    response, body = self._post(payload, api_key, note_billed)
+                    response, body = self._post(endpoint, payload, api_key, note_billed)
             except _NotSent as not_sent:
                 if not (retries_left and not_sent.retryable):
                     raise not_sent.error from None
@@ -221,12 +226,16 @@ class SegmindClient:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _post(
-        self, payload: Mapping[str, Any], api_key: str, note_billed: Callable[[], None]
+        self,
+        endpoint: str,
+        payload: Mapping[str, Any],
+        api_key: str,
+        note_billed: Callable[[], None],
     ) -> tuple[requests.Response, bytes]:
         started = time.monotonic()
         try:
             response = self._session.post(
-                self.api_url,
+                self.endpoint_url(endpoint),
                 json=dict(payload),
                 headers={"x-api-key": api_key, "Accept": "audio/*, application/json"},
                 timeout=(self.connect_timeout, self.read_timeout),
@@ -240,7 +249,7 @@ class SegmindClient:
                 raise _NotSent(
                     BackendConnectionError(
                         f"The request to Segmind could not be built ({type(error).__name__}). "
-                        "Check SEGMIND_API_URL and the API key (no spaces or line breaks inside)."
+                        "Check SEGMIND_API_BASE and the API key (no spaces or line breaks inside)."
                     ),
                     retryable=False,
                 ) from None

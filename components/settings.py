@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-DEFAULT_API_URL = "https://api.segmind.com/v1/chatterbox-tts"
+DEFAULT_API_BASE = "https://api.segmind.com/v1"
 
 
 def _default_cache_dir() -> str:
@@ -68,7 +68,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("SEGMIND_API_KEY", "api_key", "", str,
            "The owner's Segmind key. Optional: without it, each visitor pastes their own key "
            "into the page. Never shown in the page, a log or an error.", "(unset)"),
-    EnvVar("SEGMIND_API_URL", "api_url", DEFAULT_API_URL, str, "The Chatterbox endpoint."),
+    EnvVar("SEGMIND_API_BASE", "api_base", DEFAULT_API_BASE, str,
+           "Segmind's API root; each model's endpoint name is added to it."),
     EnvVar("SEGMIND_CONNECT_TIMEOUT", "connect_timeout", "10", _positive(float),
            "Seconds to wait for a connection to Segmind."),
     EnvVar("SEGMIND_READ_TIMEOUT", "read_timeout", "120", _positive(float),
@@ -137,7 +138,7 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
 @dataclass(frozen=True)
 class Settings:
     api_key: str = ""
-    api_url: str = DEFAULT_API_URL
+    api_base: str = DEFAULT_API_BASE
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     max_retries: int = 3

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from components.audio import OUTPUT_SAMPLE_RATE, Clip, decode_audio, resample
+from components.audio import OUTPUT_SAMPLE_RATE, Clip, decode_audio, fade_edges, resample, trim_silence
 from components.cache import AudioCache, cache_key
 from components.chunking import Chunk, chunk_text
 from components.concurrency import KeyLimiters
@@ -29,9 +29,6 @@ from components.segmind_client import SegmindClient
 
 # Pause after a chunk, by what ended it: a paragraph breathes longer than a sentence.
 PAUSE_SECONDS = {"paragraph": 0.65, "sentence": 0.3, "clause": 0.18, "word": 0.06, "none": 0.0}
-FADE_SECONDS = 0.012  # long enough to hide a cut mid-waveform, too short to hear as a fade
-KEEP_SILENCE_SECONDS = 0.05  # of a chunk's own leading and trailing silence
-SILENCE_DB = -45.0
 
 _UNSPOKEN_CATEGORIES = {"Cc", "Cs", "Co", "Cn"}  # controls, lone surrogates, private, unassigned
 # Format characters (zero-width space, BOM, soft hyphen, bidi controls) are invisible and
@@ -230,7 +227,7 @@ class Synthesizer:
         fields = request_payload(chunk.spoken, request.parameters, request.voice)
         if request.voice.audio is not None:
             del fields["reference_audio"]  # hashed as bytes, not as its base64 text
-        return cache_key(self.client.api_url, fields, request.voice.audio)
+        return cache_key(self.client.endpoint_url("chatterbox-tts"), fields, request.voice.audio)
 
     def stream(
         self,
@@ -277,7 +274,7 @@ class Synthesizer:
         def call(key: str) -> tuple[bytes, ChunkAudio, str | None]:
             index = indices_of[key][0]
             payload = request_payload(chunks[index].spoken, request.parameters, request.voice)
-            result = self.client.synthesize(payload, api_key, slots, on_billed=meter.count)
+            result = self.client.synthesize("chatterbox-tts", payload, api_key, slots, on_billed=meter.count)
             piece = self._process(result.audio, chunks, index, from_cache=False)
             # Cached here, in the worker, so a chunk paid for is kept even when the take
             # fails elsewhere or the visitor leaves before it arrives.
@@ -364,28 +361,3 @@ class Synthesizer:
         samples = fade_edges(trim_silence(samples, OUTPUT_SAMPLE_RATE), OUTPUT_SAMPLE_RATE)
         pause = np.zeros(int(PAUSE_SECONDS[chunks[index].pause_after] * OUTPUT_SAMPLE_RATE), np.float32)
         return ChunkAudio(index, len(chunks), np.concatenate([samples, pause]), from_cache)
-
-
-def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Cut leading and trailing silence down to KEEP_SILENCE_SECONDS, so joins sound natural."""
-    if len(samples) == 0:
-        return samples
-    threshold = 10 ** (SILENCE_DB / 20) * max(float(np.max(np.abs(samples))), 1e-9)
-    loud = np.flatnonzero(np.abs(samples) > threshold)
-    if len(loud) == 0:
-        return samples[:0]
-    keep = int(KEEP_SILENCE_SECONDS * sample_rate)
-    return samples[max(0, loud[0] - keep) : loud[-1] + 1 + keep]
-
-
-def fade_edges(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A short raised-cosine fade in and out, so a join never jumps (no click)."""
-    length = min(int(FADE_SECONDS * sample_rate), len(samples) // 2)
-    if length == 0:
-        return samples.astype(np.float32, copy=True)
-    ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, length))).astype(np.float32)
-    out = samples.astype(np.float32, copy=True)
-    out[:length] *= ramp
-    out[-length:] *= ramp[::-1]
-    return out
-

@@ -40,7 +40,7 @@ def settings(contract_server: ContractServer, tmp_path: Path) -> Settings:
     return replace(
         Settings(),
         api_key=TEST_KEY,
-        api_url=contract_server.url,
+        api_base=contract_server.url,
         connect_timeout=2.0,
         read_timeout=5.0,
         backoff_seconds=0.01,

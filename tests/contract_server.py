@@ -7,7 +7,7 @@ app's parameter table is caught here instead of agreed with.
 Speech is simulated: each word becomes a 24 kHz tone burst whose pitch comes from the word and
 the seed, framed by silence like real TTS output, so tests can count words and check order.
 
-    python -m tests.contract_server --port 9000 --scale 0.05   # then SEGMIND_API_URL=...
+    python -m tests.contract_server --port 9000 --scale 0.05   # then SEGMIND_API_BASE=...
 """
 
 from __future__ import annotations
@@ -514,7 +514,7 @@ class ContractServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v1/chatterbox-tts"
+        return f"http://{host}:{port}/v1"
 
     def start(self) -> ContractServer:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)

@@ -38,7 +38,7 @@ def isolated_environment(api_url: str, workdir: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name != "SEGMIND_API_KEY"}
     env.update(
         NO_TELEMETRY,
-        SEGMIND_API_URL=api_url,
+        SEGMIND_API_BASE=api_url,
         CHATTERBOX_CACHE_DIR=os.path.join(workdir, "cache"),
         GRADIO_TEMP_DIR=os.path.join(workdir, "gradio"),
         TMPDIR=workdir,

@@ -177,7 +177,7 @@ def test_python_app_py_serves_on_gradio_server_port(contract_server, tmp_path):
         **os.environ,
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
-        "SEGMIND_API_URL": contract_server.url,
+        "SEGMIND_API_BASE": contract_server.url,
         "CHATTERBOX_CACHE_DIR": str(tmp_path / "cache"),
     }
     env.pop("SEGMIND_API_KEY", None)

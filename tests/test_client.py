@@ -17,6 +17,7 @@ from components.segmind_client import SegmindClient
 from tests.conftest import TEST_KEY
 
 BODY = {"text": "Hello world, this is Chatterbox.", **defaults()}
+ENDPOINT = "chatterbox-tts"
 
 STATUS_ERRORS = {
     400: errors.BadRequestError,
@@ -59,7 +60,7 @@ def sleeps() -> SleepRecorder:
 @pytest.fixture
 def client(settings, sleeps):
     client = SegmindClient(
-        settings.api_url,
+        settings.api_base,
         connect_timeout=2,
         read_timeout=1.0,
         max_retries=3,
@@ -73,7 +74,7 @@ def client(settings, sleeps):
 
 
 def test_a_valid_request_returns_wav_audio_and_credits(client, contract_server):
-    result = client.synthesize(BODY, TEST_KEY)
+    result = client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert result.audio_format == "wav" and result.attempts == 1
     assert decode_audio(result.audio).duration > 0.5
     assert result.remaining_credits == "99.98"
@@ -84,7 +85,7 @@ def test_a_valid_request_returns_wav_audio_and_credits(client, contract_server):
 
 def test_mp3_bodies_are_detected_whatever_the_content_type(client, contract_server):
     contract_server.state.audio_format = "mp3"
-    result = client.synthesize(BODY, TEST_KEY)
+    result = client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert result.audio_format == "mp3"
     assert decode_audio(result.audio).duration > 0.5
 
@@ -92,9 +93,9 @@ def test_mp3_bodies_are_detected_whatever_the_content_type(client, contract_serv
 @pytest.mark.parametrize("shape", ["json-base64", "json-data-uri", "json-url"])
 def test_json_bodies_carrying_audio_are_accepted(settings, contract_server, shape):
     contract_server.state.audio_format = shape
-    client = SegmindClient(settings.api_url, audio_url_policy=LOOPBACK_AUDIO_URLS)
+    client = SegmindClient(settings.api_base, audio_url_policy=LOOPBACK_AUDIO_URLS)
     try:
-        result = client.synthesize(BODY, TEST_KEY)
+        result = client.synthesize(ENDPOINT, BODY, TEST_KEY)
     finally:
         client.close()
     assert result.audio_format == "wav"
@@ -104,7 +105,7 @@ def test_json_bodies_carrying_audio_are_accepted(settings, contract_server, shap
 @pytest.mark.parametrize("key", ["", "wrong-key"])
 def test_a_missing_or_wrong_key_is_an_authentication_error(client, contract_server, key):
     with pytest.raises(errors.AuthenticationError) as refused:
-        client.synthesize(BODY, key)
+        client.synthesize(ENDPOINT, BODY, key)
     assert "Check the Segmind API key" in str(refused.value)
     assert len(contract_server.state.requests) == 1  # never retried
 
@@ -113,7 +114,7 @@ def test_a_missing_or_wrong_key_is_an_authentication_error(client, contract_serv
 def test_every_documented_status_maps_to_its_error(client, contract_server, sleeps, status):
     contract_server.state.script.extend([f"status:{status}"] * 4)
     with pytest.raises(STATUS_ERRORS[status]) as raised:
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     error = raised.value
     assert error.status_code == status
     assert f"HTTP {status}" in str(error) and f"scripted {status}" in str(error)
@@ -126,13 +127,13 @@ def test_every_documented_status_maps_to_its_error(client, contract_server, slee
 @pytest.mark.parametrize("status", [429, 502, 504])
 def test_transient_statuses_are_retried_until_success(client, contract_server, status):
     contract_server.state.script.extend([f"status:{status}", f"status:{status}"])
-    result = client.synthesize(BODY, TEST_KEY)
+    result = client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert result.attempts == 3
 
 
 def test_backoff_grows_exponentially_with_jitter(client, contract_server, sleeps):
     contract_server.state.script.extend(["status:502"] * 3)
-    client.synthesize(BODY, TEST_KEY)
+    client.synthesize(ENDPOINT, BODY, TEST_KEY)
     for attempt, wait in enumerate(sleeps.waits):
         ceiling = 0.2 * 2**attempt
         assert ceiling / 2 <= wait <= ceiling
@@ -140,7 +141,7 @@ def test_backoff_grows_exponentially_with_jitter(client, contract_server, sleeps
 
 def test_retry_after_seconds_is_honoured(client, contract_server, sleeps):
     contract_server.state.script.append("status:429:retry-after=1.5")
-    client.synthesize(BODY, TEST_KEY)
+    client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert sleeps.waits == [1.5]
 
 
@@ -148,13 +149,13 @@ def test_retry_after_http_date_is_honoured(client, contract_server, sleeps):
     from email.utils import formatdate
 
     contract_server.state.script.append(f"status:429:retry-after={formatdate(time.time() + 3, usegmt=True)}")
-    client.synthesize(BODY, TEST_KEY)
+    client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert 1.5 < sleeps.waits[0] <= 3.0
 
 
 def test_retry_after_is_capped(client, contract_server, sleeps):
     contract_server.state.script.append("status:429:retry-after=3600")
-    client.synthesize(BODY, TEST_KEY)
+    client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert sleeps.waits == [5]
 
 
@@ -169,7 +170,7 @@ def test_retry_after_is_capped(client, contract_server, sleeps):
 def test_answers_without_audio_are_a_clear_error(client, contract_server, behaviour, expected):
     contract_server.state.script.append(behaviour)
     with pytest.raises(errors.NoAudioError, match="returned no audio") as raised:
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert expected in str(raised.value)
 
 
@@ -177,7 +178,7 @@ def test_a_huge_answer_is_refused_at_the_cap(client, contract_server):
     contract_server.state.script.append("huge")
     started = time.monotonic()
     with pytest.raises(errors.NoAudioError, match="5 MB size limit"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert time.monotonic() - started < 10  # refused at the cap, not after all 256 MB
 
 
@@ -186,7 +187,7 @@ def test_a_stalled_or_trickling_answer_times_out_within_the_read_timeout(client,
     contract_server.state.script.append(behaviour)
     started = time.monotonic()
     with pytest.raises(errors.BackendTimeout, match="within 1 s.*may have been charged"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     # The fault would hold the call for 30 s (stall) or about 50 s (trickle); the client gives
     # up after its 1 s read timeout (a trickle gets 1 s more for late bytes, see fetch_audio).
     # The margin only absorbs a busy machine.
@@ -198,7 +199,7 @@ def test_a_connection_reset_mid_body_is_not_retried(client, contract_server, sle
     """The 200 had arrived: Segmind billed the call, so a retry would pay for it twice."""
     contract_server.state.script.append("reset")
     with pytest.raises(errors.IncompleteAnswerError, match="broke off.*may have been charged"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert len(contract_server.state.requests) == 1 and sleeps.waits == []
 
 
@@ -206,28 +207,28 @@ def test_connection_refused_is_retried_then_reported(settings, sleeps):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    client = SegmindClient(f"http://127.0.0.1:{closed_port}/v1/chatterbox-tts", max_retries=2, sleep=sleeps)
+    client = SegmindClient(f"http://127.0.0.1:{closed_port}/v1", max_retries=2, sleep=sleeps)
     with pytest.raises(errors.BackendConnectionError, match="Could not reach Segmind"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert len(sleeps.waits) == 2
 
 
 def test_a_key_echoed_in_an_error_body_is_redacted(client, contract_server):
     contract_server.state.script.append("echo-key:403")
     with pytest.raises(errors.PermissionDeniedError) as raised:
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert TEST_KEY not in str(raised.value) and "[redacted key]" in str(raised.value)
 
 
 def test_the_contract_server_itself_rejects_out_of_range_fields(client, contract_server):
     """The loopback server enforces the documented ranges, so it would catch a bad table."""
     with pytest.raises(errors.BadRequestError, match="temperature must be between 0 and 2"):
-        client.synthesize({**BODY, "temperature": 2.5}, TEST_KEY)
+        client.synthesize(ENDPOINT, {**BODY, "temperature": 2.5}, TEST_KEY)
 
 
 def test_base64_reference_audio_is_accepted_by_the_contract(client, contract_server):
     from tests.test_audio import encoded, tone
 
     reference = base64.b64encode(encoded("wav", tone(1.0))).decode()
-    client.synthesize({**BODY, "reference_audio": reference}, TEST_KEY)
+    client.synthesize(ENDPOINT, {**BODY, "reference_audio": reference}, TEST_KEY)
     assert json.loads(json.dumps(contract_server.state.requests[0].body))["reference_audio"] == reference

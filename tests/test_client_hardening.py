@@ -33,6 +33,7 @@ from tests.test_client import LOOPBACK_AUDIO_URLS, SleepRecorder
 from tests.test_audio import encoded, tone
 
 BODY = {"text": "Hello world, this is Chatterbox.", **defaults()}
+ENDPOINT = "chatterbox-tts"
 # Shaped like a Segmind key, with no 4 characters in common with any message the client writes.
 OWNER_KEY = "SG_4f9c2e7a1b8d3f60"
 READ_TIMEOUT = 1.0
@@ -93,7 +94,7 @@ def client(make_client, contract_server) -> SegmindClient:
 def test_a_2xx_answer_is_counted_once_and_retried_statuses_are_not(client, contract_server):
     contract_server.state.script.extend(["status:429", "status:502", "status:504"])
     billing = Billing()
-    result = client.synthesize(BODY, TEST_KEY, on_billed=billing)
+    result = client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     assert result.attempts == 4 and billing.count == 1
 
 
@@ -102,7 +103,7 @@ def test_an_error_status_is_not_counted(client, contract_server, status):
     contract_server.state.script.extend([f"status:{status}"] * 4)
     billing = Billing()
     with pytest.raises(errors.BackendStatusError):
-        client.synthesize(BODY, TEST_KEY, on_billed=billing)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     assert billing.count == 0
 
 
@@ -111,9 +112,9 @@ def test_a_refused_connection_is_retried_and_not_counted(make_client, sleeps):
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     billing = Billing()
-    client = make_client(f"http://127.0.0.1:{closed_port}/v1/chatterbox-tts")
+    client = make_client(f"http://127.0.0.1:{closed_port}/v1")
     with pytest.raises(errors.BackendConnectionError, match="Could not reach Segmind"):
-        client.synthesize(BODY, TEST_KEY, on_billed=billing)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     assert billing.count == 0 and len(sleeps.waits) == 3
 
 
@@ -132,9 +133,9 @@ def test_a_connect_timeout_is_retried_and_not_counted(make_client, sleeps):
     time.sleep(0.2)
     billing = Billing()
     try:
-        client = make_client(f"http://127.0.0.1:{port}/v1/chatterbox-tts", connect_timeout=0.3)
+        client = make_client(f"http://127.0.0.1:{port}/v1", connect_timeout=0.3)
         with pytest.raises(errors.BackendConnectionError, match="Could not connect .* within 0.3 s"):
-            client.synthesize(BODY, TEST_KEY, on_billed=billing)
+            client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     finally:
         for filler in fillers:
             filler.close()
@@ -145,7 +146,7 @@ def test_a_connect_timeout_is_retried_and_not_counted(make_client, sleeps):
 def test_a_key_that_cannot_be_sent_is_neither_sent_nor_retried(client, contract_server, sleeps):
     billing = Billing()
     with pytest.raises(errors.BackendConnectionError, match="could not be built") as raised:
-        client.synthesize(BODY, "SG_4f9c\nInjected: header", on_billed=billing)
+        client.synthesize(ENDPOINT, BODY, "SG_4f9c\nInjected: header", on_billed=billing)
     assert "Injected" not in str(raised.value)
     assert contract_server.state.requests == [] and sleeps.waits == [] and billing.count == 0
 
@@ -157,9 +158,9 @@ def test_a_failed_tls_handshake_is_retried_and_not_counted(make_client, file_hos
     tls.load_cert_chain(cert, key)
     host = file_host({}, tls)
     billing = Billing()
-    client = make_client(f"https://127.0.0.1:{host.port}/v1/chatterbox-tts")
+    client = make_client(f"https://127.0.0.1:{host.port}/v1")
     with pytest.raises(errors.BackendConnectionError, match="secure connection"):
-        client.synthesize(BODY, TEST_KEY, on_billed=billing)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     assert billing.count == 0 and len(sleeps.waits) == 3 and host.requests == []
 
 
@@ -179,7 +180,7 @@ def test_a_call_that_may_have_been_billed_is_counted_once_and_never_retried(
     contract_server.state.script.extend([behaviour] * 4)
     billing = Billing()
     with pytest.raises(error) as raised:
-        client.synthesize(BODY, TEST_KEY, on_billed=billing)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     message = str(raised.value)
     assert what in message and "may have been charged" in message and "cloud.segmind.com" in message
     assert billing.count == 1
@@ -189,7 +190,7 @@ def test_a_call_that_may_have_been_billed_is_counted_once_and_never_retried(
 def test_truncated_and_reset_answers_say_how_much_arrived(client, contract_server):
     contract_server.state.script.append("truncate")
     with pytest.raises(errors.IncompleteAnswerError) as raised:
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert raised.value.expected and 0 < raised.value.received == raised.value.expected // 2
 
 
@@ -197,7 +198,7 @@ def test_billing_is_noted_when_the_status_arrives_before_the_body(make_client, c
     client = make_client(contract_server.url, read_timeout=5)
     contract_server.state.script.append("paced:0.3:4")  # the body takes about 0.9 s
     billing = Billing()
-    client.synthesize(BODY, TEST_KEY, on_billed=billing)
+    client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     (request,) = contract_server.state.requests
     assert billing.count == 1 and billing.times[0] < request.finished - 0.5
 
@@ -206,7 +207,7 @@ def test_an_unbillable_429_then_a_billed_broken_answer_count_once(client, contra
     contract_server.state.script.extend(["status:429", "reset", "normal"])
     billing = Billing()
     with pytest.raises(errors.IncompleteAnswerError):
-        client.synthesize(BODY, TEST_KEY, on_billed=billing)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY, on_billed=billing)
     assert billing.count == 1 and len(contract_server.state.requests) == 2
 
 
@@ -224,11 +225,11 @@ def test_an_unbillable_429_then_a_billed_broken_answer_count_once(client, contra
 def test_a_complete_answer_whose_last_bytes_land_after_the_deadline_is_kept(
     client, contract_server, framing, pacing
 ):
-    expected = client.synthesize(BODY, TEST_KEY).audio
+    expected = client.synthesize(ENDPOINT, BODY, TEST_KEY).audio
     # Each gap is within the 1 s read timeout, so only the total time is past the deadline.
     contract_server.state.script.append(f"{framing}:{pacing}")
     started = time.monotonic()
-    result = client.synthesize(BODY, TEST_KEY)
+    result = client.synthesize(ENDPOINT, BODY, TEST_KEY)
     gap, pieces, *_ = pacing.split(":")
     assert time.monotonic() - started > float(gap) * (int(pieces) - 1)  # it did end that late
     assert result.audio == expected and result.attempts == 1
@@ -241,7 +242,7 @@ def test_an_answer_still_incomplete_after_the_grace_times_out(client, contract_s
     contract_server.state.script.append(f"{framing}:0.3:12")  # would end at ~3.3 s
     started = time.monotonic()
     with pytest.raises(errors.BackendTimeout):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert time.monotonic() - started < 3.0
 
 
@@ -258,7 +259,7 @@ def test_an_answer_still_incomplete_after_the_grace_times_out(client, contract_s
 )
 def test_a_malformed_retry_after_falls_back_to_the_backoff(client, contract_server, sleeps, value):
     contract_server.state.script.append(f"status:429:retry-after={value}")
-    result = client.synthesize(BODY, TEST_KEY)
+    result = client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert result.attempts == 2
     (wait,) = sleeps.waits
     assert BACKOFF / 2 <= wait <= BACKOFF
@@ -308,7 +309,7 @@ def test_a_key_echoed_in_any_encoding_never_reaches_the_message(
     contract_server.state.script.append(f"echo-key-as:{encoding}:{status}")
     expected = errors.PermissionDeniedError if status == 403 else errors.NoAudioError
     with pytest.raises(expected) as raised:
-        client.synthesize(BODY, OWNER_KEY)
+        client.synthesize(ENDPOINT, BODY, OWNER_KEY)
     message = str(raised.value)
     opaque = echo_key(OWNER_KEY, encoding) if encoding in OPAQUE_ECHOES else ""
     assert leaks(message, OWNER_KEY, opaque) == [], message
@@ -326,13 +327,13 @@ def test_a_key_echoed_in_any_encoding_never_reaches_the_message(
 )
 def test_remaining_credits_are_shown_only_when_a_plain_number(client, contract_server, header, shown):
     contract_server.state.script.append(f"with-header:x-remaining-credits={header}")
-    assert client.synthesize(BODY, TEST_KEY).remaining_credits == shown
+    assert client.synthesize(ENDPOINT, BODY, TEST_KEY).remaining_credits == shown
 
 
 def test_a_non_audio_answer_does_not_echo_its_content_type(client, contract_server):
     contract_server.state.script.append("garbage")  # served as audio/mp3
     with pytest.raises(errors.NoAudioError, match="not audio") as raised:
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert "mp3" not in str(raised.value)
 
 
@@ -344,7 +345,7 @@ def test_several_megabytes_of_json_strings_are_examined_in_linear_time(make_clie
     client = make_client(contract_server.url, max_response_bytes=10_000_000, read_timeout=30)
     contract_server.state.script.append("json-array:4:audio")  # ~660,000 strings, then the audio
     started = time.monotonic()
-    result = client.synthesize(BODY, TEST_KEY)
+    result = client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert time.monotonic() - started < 5
     assert decode_audio(result.audio).duration > 0.5
 
@@ -355,7 +356,7 @@ def test_a_json_answer_with_too_many_values_is_refused_before_parsing(make_clien
     contract_server.state.script.append("json-array:8")  # ~1,330,000 strings
     started = time.monotonic()
     with pytest.raises(errors.NoAudioError, match="too many JSON values"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert time.monotonic() - started < 5
 
 
@@ -368,7 +369,7 @@ def test_deeply_nested_json_is_a_clean_error(client, contract_server, behaviour,
     contract_server.state.script.append(behaviour)
     started = time.monotonic()
     with pytest.raises(error) as raised:
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert time.monotonic() - started < 5
     if error is errors.NoAudioError:
         assert "nested too deeply" in str(raised.value)
@@ -495,7 +496,7 @@ def test_an_echo_of_the_visitors_reference_audio_is_never_fetched_nor_played(
         voice = base64.b64encode(VOICE).decode()
     client = make_client(contract_server.url, audio_url_policy=LOOPBACK_AUDIO_URLS)
     contract_server.state.script.append("echo-request")
-    result = client.synthesize({**BODY, "reference_audio": voice}, TEST_KEY)
+    result = client.synthesize(ENDPOINT, {**BODY, "reference_audio": voice}, TEST_KEY)
     assert result.audio != VOICE and result.audio in contract_server.state.files.values()
     assert internal.requests == []
     assert len(contract_server.state.file_requests) == 1  # the real link was followed
@@ -525,7 +526,7 @@ def test_the_default_policy_refuses_links_to_this_machine_and_connects_to_none(
     for link in refused_links(trap4, trap6):
         contract_server.state.script.append(f"audio-link:{link}")
         with pytest.raises(errors.NoAudioError, match="its audio link was not followed") as raised:
-            client.synthesize(BODY, TEST_KEY)
+            client.synthesize(ENDPOINT, BODY, TEST_KEY)
         assert "only https links" in str(raised.value) or "public address" in str(raised.value), link
     time.sleep(0.2)
     assert trap4.connections == 0 and (trap6 is None or trap6.connections == 0)
@@ -544,7 +545,7 @@ def test_the_default_policy_refuses_private_and_link_local_addresses(make_client
     client = make_client(contract_server.url)
     contract_server.state.script.append(f"audio-link:{link}")
     with pytest.raises(errors.NoAudioError, match="does not lead to a public address"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
 
 
 def test_a_redirecting_link_is_not_followed(make_client, contract_server, file_host, traps):
@@ -554,7 +555,7 @@ def test_a_redirecting_link_is_not_followed(make_client, contract_server, file_h
     client = make_client(contract_server.url, audio_url_policy=LOOPBACK_AUDIO_URLS)
     contract_server.state.script.append(f"audio-link:http://127.0.0.1:{host.port}/a.wav")
     with pytest.raises(errors.NoAudioError, match="JSON answer without audio"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert [path for path, _ in host.requests] == ["/a.wav"]
     time.sleep(0.2)
     assert trap4.connections == 0
@@ -566,7 +567,7 @@ def test_at_most_three_links_are_tried(make_client, contract_server, file_host):
     links = " ".join(f"http://127.0.0.1:{host.port}/{n}.wav" for n in range(10))
     contract_server.state.script.append(f"audio-link:{links}")
     with pytest.raises(errors.NoAudioError):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert [path for path, _ in host.requests] == ["/0.wav", "/1.wav", "/2.wav"]
 
 
@@ -608,7 +609,7 @@ def test_a_link_download_is_capped_in_size_and_time(
     started = time.monotonic()
     expected = f"downloading it failed: .*{what}.*may have been charged"
     with pytest.raises(errors.BackendConnectionError, match=expected):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert time.monotonic() - started < READ_TIMEOUT + 5
 
 
@@ -648,12 +649,12 @@ def test_an_https_link_is_fetched_from_the_checked_address_under_its_own_name(
     client = make_client(contract_server.url, audio_url_policy=policy)
     contract_server.state.script.append(f"audio-link:https://{name}:{host.port}/voice.wav")
     if name == "audio.example":
-        assert client.synthesize(BODY, TEST_KEY).audio == VOICE
+        assert client.synthesize(ENDPOINT, BODY, TEST_KEY).audio == VOICE
         ((path, headers),) = host.requests
         assert path == "/voice.wav" and headers["Host"] == f"audio.example:{host.port}"
     else:  # the certificate is for audio.example: connecting by address does not skip the check
         with pytest.raises(errors.BackendConnectionError, match="downloading it failed"):
-            client.synthesize(BODY, TEST_KEY)
+            client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert lookups == [(name, host.port)]
 
 
@@ -662,17 +663,17 @@ def test_an_https_link_is_fetched_from_the_checked_address_under_its_own_name(
 
 def test_a_cookie_from_one_answer_is_never_sent_with_the_next_call(client, contract_server):
     contract_server.state.script.append("with-header:set-cookie=visitor=ada; Path=/")
-    client.synthesize(BODY, TEST_KEY)
-    client.synthesize(BODY, "test-key")
+    client.synthesize(ENDPOINT, BODY, TEST_KEY)
+    client.synthesize(ENDPOINT, BODY, "test-key")
     first, second = contract_server.state.requests
     assert not any(name.lower() == "cookie" for name in second.headers)
 
 
 def test_a_redirect_is_not_followed_so_the_key_goes_nowhere_else(client, contract_server):
-    elsewhere = contract_server.url.replace("/v1/chatterbox-tts", "/elsewhere")
+    elsewhere = contract_server.url.replace("/v1", "/elsewhere")
     contract_server.state.script.append(f"status:307:location={elsewhere}")
     with pytest.raises(errors.BackendStatusError, match="HTTP 307"):
-        client.synthesize(BODY, TEST_KEY)
+        client.synthesize(ENDPOINT, BODY, TEST_KEY)
     assert [request.path for request in contract_server.state.requests] == ["/v1/chatterbox-tts"]
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from components.settings import DEFAULT_API_URL, ENVIRONMENT, Settings
+from components.settings import DEFAULT_API_BASE, ENVIRONMENT, Settings
 
 
 def test_defaults_without_any_variable():
     settings = Settings.from_env({})
     assert settings == Settings()
-    assert settings.api_url == DEFAULT_API_URL and settings.api_key == ""
+    assert settings.api_base == DEFAULT_API_BASE and settings.api_key == ""
     assert settings.cache_path.name == "chatterbox-playground"
 
 

@@ -20,8 +20,8 @@ from components.synthesis import (
     Take,
     TakeRequest,
     Voice,
-    fade_edges,
 )
+from components.audio import fade_edges
 from tests.conftest import TEST_KEY
 from tests.contract_server import speech_mismatch
 
@@ -50,7 +50,7 @@ def passage(sentences: int, paragraph_every: int = 0) -> str:
 
 def synthesizer(settings, cache=None, concurrency=8, max_retries=3) -> Synthesizer:
     client = SegmindClient(
-        settings.api_url,
+        settings.api_base,
         read_timeout=10,
         max_retries=max_retries,
         backoff_seconds=0.02,

@@ -180,7 +180,7 @@ def test_take_and_voice_ids_cannot_be_computed_from_guessed_content(settings, co
     ).record
     assert here.take_id != elsewhere.take_id and here.voice_id != elsewhere.voice_id
     # Nor is either id the content hash an attacker can compute.
-    assert here.voice_id != cache_key(settings.api_url, {"voice": True}, wav)
+    assert here.voice_id != cache_key(settings.api_base, {"voice": True}, wav)
     # A record signed by the other server is not accepted here.
     other_stored = [elsewhere.to_json()]
     assert Playground(settings).takes.load_records(other_stored) == []
