@@ -7,22 +7,23 @@ import logging
 import gradio as gr
 
 from components import gradio_fixes
+from components.models import MODELS, Model
 from components.playground import Playground
 from components.settings import Settings
 from components.ui import build_ui
 
 THEME = gr.themes.Soft(primary_hue="orange")
-# The page, its REST API and, at /gradio_api/mcp/, an MCP server whose one tool is /synthesize.
+# The page, its REST API and, at /gradio_api/mcp/, an MCP server with one tool per model.
 LAUNCH_OPTIONS = {"theme": THEME, "mcp_server": True}
 
 
 gradio_fixes.install()
 
 
-def build_demo(settings: Settings | None = None) -> gr.Blocks:
-    """The whole app, queued; settings default to the environment."""
+def build_demo(settings: Settings | None = None, models: tuple[Model, ...] = MODELS) -> gr.Blocks:
+    """The whole app, queued; settings default to the environment, models to Segmind's two."""
     settings = settings or Settings.from_env()
-    playground = Playground(settings)
+    playground = Playground(settings, models)
     demo = build_ui(settings, playground)
     # Generate mostly waits on HTTP, so many can run at once; the queue bounds the rest.
     demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)

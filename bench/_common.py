@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import soundfile as sf
 
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from components.settings import Settings
 from tests.contract_server import ContractServer, ContractState, speech_mismatch
 from tests.served import free_port, isolated_environment
@@ -80,7 +80,7 @@ def bench_settings(server: ContractServer, cache_dir: str, **overrides: object) 
 
 def request_body(text: str) -> dict:
     """The JSON body the app sends for `text` with Segmind's default voice and parameters."""
-    return {"text": text, **defaults()}
+    return {"text": text, **CHATTERBOX.defaults()}
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -179,7 +179,7 @@ def synthesize_arguments(text: str, **overrides: object) -> dict:
         "text": text,
         "reference_audio": None,
         "reference_audio_url": "",
-        **defaults(),
+        **CHATTERBOX.defaults(),
         "random_seed": False,
         "api_key": "",
         **overrides,

@@ -129,7 +129,7 @@ from bench._attacks import (  # noqa: E402
     voice_upload,
 )
 from bench._common import BENCH_KEY, contract_server  # noqa: E402
-from components.parameters import defaults  # noqa: E402
+from components.models import CHATTERBOX  # noqa: E402
 from tests.contract_server import ContractServer  # noqa: E402
 from tests.served import ServedProcess, served_process  # noqa: E402
 
@@ -137,7 +137,7 @@ VISITOR_KEY = "sk-live-0123456789abcdefXYZ"
 ECHO_OWNER_KEY = "own-Q7v9Lw2Xk5Rz8Tn3pM"  # class 2's owner key: long enough to find its pieces
 HOURLY_LIMIT = 3
 MB = 1_000_000
-PARAMETERS = defaults()
+PARAMETERS = CHATTERBOX.defaults()
 
 
 # --------------------------------------------------------------------------------------------

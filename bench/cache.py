@@ -58,14 +58,14 @@ from bench._common import (  # noqa: E402
     speech_mismatch,
     synthesize_arguments,
 )
-from components.parameters import defaults  # noqa: E402
+from components.models import CHATTERBOX  # noqa: E402
 from components.playground import FinishedTake, Playground  # noqa: E402
 from components.settings import Settings  # noqa: E402
 from components.synthesis import Voice  # noqa: E402
 from tests.contract_server import ContractServer, modelled_latency  # noqa: E402
 
 HIT_TARGET_SECONDS = 0.5
-SEED = int(defaults()["seed"])
+SEED = int(CHATTERBOX.defaults()["seed"])
 ORDER_SEED = 20240611  # fixes the shuffled order of every pass
 WARM_UP_TEXT = "A warm-up line that is never timed."
 DEMO_SCRIPT = (
@@ -182,7 +182,7 @@ def direct_take(playground: Playground) -> Iterator[Take]:
     """A take through Playground.generate, no Gradio; the playground is closed on exit."""
 
     def take(text: str) -> Callable[[], str | None]:
-        for event in playground.generate(text, defaults(), Voice(), "", "bench"):
+        for event in playground.generate(CHATTERBOX, text, CHATTERBOX.defaults(), Voice(), "", "bench"):
             if isinstance(event, FinishedTake):
                 clip = event.take.clip
                 return lambda: speech_mismatch(clip.samples, clip.sample_rate, text, SEED)
@@ -254,7 +254,7 @@ def main() -> None:
                 played = play_script(server, take, chunks, args.passes)
                 results[path] = (played, partial_change(server, take))
 
-    cost = playground.settings.cost_per_call
+    cost = CHATTERBOX.cost_per_call
     summaries = {path: summary(played, cost) for path, (played, _) in results.items()}
     print(f"## Cache: a {len(DEMO_SCRIPT)}-line demo script played {args.passes} times "
           f"(scale {args.scale:g}: the 85-character sample's call takes "

@@ -70,11 +70,11 @@ from bench._common import (  # noqa: E402
     served_app,
     synthesize_arguments,
 )
-from components.parameters import defaults  # noqa: E402
+from components.models import CHATTERBOX  # noqa: E402
 from components.playground import Playground  # noqa: E402
 from tests.contract_server import ContractServer, modelled_latency  # noqa: E402
 
-SEED = int(defaults()["seed"])  # the seed every request here uses (random_seed is off)
+SEED = int(CHATTERBOX.defaults()["seed"])  # the seed every request here uses (random_seed is off)
 TOPICS = (
     "harbours", "lanterns", "orchards", "glaciers", "violins", "comets", "meadows", "bridges",
     "falcons", "deserts", "kettles", "islands", "engines", "candles", "rivers", "mirrors",

@@ -37,7 +37,7 @@ from bench._common import (  # noqa: E402
     markdown_table,
     reset_log,
 )
-from components.parameters import defaults  # noqa: E402
+from components.models import CHATTERBOX  # noqa: E402
 from components.chunking import chunk_text  # noqa: E402
 from components.segmind_client import SegmindClient  # noqa: E402
 from components.synthesis import ChunkAudio, Synthesizer, Take, TakeRequest, Voice  # noqa: E402
@@ -114,7 +114,7 @@ class Run:
 
 def run(server: ContractServer, synthesizer: Synthesizer, text: str) -> Run:
     """One take, timed from the call to stream() to its first ChunkAudio and to its Take."""
-    request = TakeRequest.build(text, defaults(), Voice(), max_chars=len(text))
+    request = TakeRequest.build(CHATTERBOX, text, CHATTERBOX.defaults(), Voice(), max_chars=len(text))
     reset_log(server)
     first_audio = None
     started = time.monotonic()

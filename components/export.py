@@ -152,14 +152,17 @@ def _slug(text: str, max_words: int | None = None) -> str:
     return slug[:_SLUG_MAX_CHARS].rstrip("-")
 
 
-def export_filename(text: str, seed: int, preset: str | None, fmt: str) -> str:
-    """`chatterbox_<first words of text>_seed<seed>[_<preset>].<ext>`, safe as a bare file name.
+def export_filename(
+    text: str, seed: int, preset: str | None, fmt: str, model: str = "chatterbox"
+) -> str:
+    """`<model>_<first words of text>_seed<seed>[_<preset>].<ext>`, safe as a bare file name:
+    `chatterbox_hello_there_seed42_default.wav`, `chatterbox-turbo_…` for Turbo.
 
     Only ASCII letters, digits, '-', '_' and one '.' appear, so the name never holds a path
     separator or a leading dot, whatever the text or preset contain.
     """
     extension = EXPORT_FORMATS[_check_format(fmt)][0]
-    parts = ["chatterbox", _slug(text or "", _SLUG_WORDS) or "take", f"seed{int(seed)}"]
+    parts = [_slug(model) or "chatterbox", _slug(text or "", _SLUG_WORDS) or "take", f"seed{int(seed)}"]
     preset_slug = _slug(preset) if preset else ""
     if preset_slug:
         parts.append(preset_slug)

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from components.cache import AudioCache
-from components.parameters import SLIDER_PARAMETERS, validate_parameters
+from components.models import CHATTERBOX, Model
 from components.presets import Preset
 from components.signing import Signer
 
@@ -38,14 +38,16 @@ class TakeRecord:
     voice_url: str  # "" unless the voice was a URL
     voice_id: str  # keyed hash naming an uploaded voice in the cache, "" otherwise
     seconds: float
+    model: str = CHATTERBOX.name
     signature: str = ""  # the server's HMAC over every other field
 
     def label(self, number: int) -> str:
         excerpt = self.text if len(self.text) <= 40 else self.text[:39] + "…"
         when = time.strftime("%H:%M:%S", time.localtime(self.created))
+        turbo = " · Turbo" if self.model != CHATTERBOX.name else ""
         return (
-            f"#{number} · {when} · “{excerpt}” · {self.preset} · seed {self.parameters['seed']}"
-            f" · {self.seconds:.1f} s"
+            f"#{number} · {when} · “{excerpt}”{turbo} · {self.preset} · "
+            f"seed {self.parameters['seed']} · {self.seconds:.1f} s"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -59,23 +61,29 @@ class TakeRecord:
             for f in fields(self)
             if f.name != "signature"
         }
+        if self.model == CHATTERBOX.name:
+            # Records signed before there was a second model name none; theirs stay valid.
+            del content["model"]
         return json.dumps(content, sort_keys=True, ensure_ascii=True).encode("ascii")
 
     @classmethod
-    def from_json(cls, data: Any) -> TakeRecord | None:
+    def from_json(cls, data: Any, models: Mapping[str, Model]) -> TakeRecord | None:
         """A record of the right shape, or None; its signature is checked by TakeStore."""
-        if not isinstance(data, Mapping) or set(data) != {f.name for f in fields(cls)}:
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, Mapping) or set(data) not in (names, names - {"model"}):
             return None
-        strings = ("take_id", "text", "preset", "voice_label", "voice_url", "voice_id", "signature")
+        data = {"model": CHATTERBOX.name, **data}
+        strings = ("take_id", "text", "preset", "voice_label", "voice_url", "voice_id", "signature", "model")
         numbers = ("created", "seconds")
         if not all(isinstance(data[name], str) for name in strings):
             return None
         if not all(_finite_number(data[name]) for name in numbers):
             return None
-        if not isinstance(data["parameters"], Mapping):
+        model = models.get(data["model"]) if isinstance(data["model"], str) else None
+        if model is None or not isinstance(data["parameters"], Mapping):
             return None
         try:
-            parameters = validate_parameters(data["parameters"])
+            parameters = model.validate(data["parameters"])
         except (ValueError, TypeError, OverflowError):
             return None
         record = cls(**{**data, "parameters": parameters,
@@ -100,11 +108,11 @@ def _numbers_as_floats(value: Any) -> Any:
     return value
 
 
-def matching_preset(values: Mapping[str, Any], presets: Sequence[Preset]) -> str:
-    """The label of the preset whose sliders these are, or "custom"."""
+def matching_preset(values: Mapping[str, Any], presets: Sequence[Preset], model: Model) -> str:
+    """The label of the model's preset whose settings these are, or "custom"."""
     for preset in presets:
         if all(
-            abs(float(values[p.name]) - preset.values[p.name]) < 1e-9 for p in SLIDER_PARAMETERS
+            abs(float(values[p.name]) - float(preset.values[p.name])) < 1e-9 for p in model.tunable
         ):
             return preset.label
     return "custom"
@@ -114,9 +122,10 @@ class TakeStore:
     """Stitched takes and uploaded voices in the clip cache, so any take replays for free, and
     the signing of the records that name them."""
 
-    def __init__(self, cache: AudioCache | None, signer: Signer) -> None:
+    def __init__(self, cache: AudioCache | None, signer: Signer, models: Sequence[Model]) -> None:
         self.cache = cache
         self.signer = signer
+        self.models = {model.name: model for model in models}
 
     def save_take(self, chunk_keys: Sequence[str], wav: bytes) -> str:
         take_id = self.signer.digest("take", json.dumps(list(chunk_keys)).encode("ascii"))
@@ -146,7 +155,7 @@ class TakeStore:
 
     def verified(self, data: Any) -> TakeRecord | None:
         """The record if this server signed it, unchanged; None for anything else."""
-        record = TakeRecord.from_json(data)
+        record = TakeRecord.from_json(data, self.models)
         if record is None or not self.signer.verify(_RECORD, record.signed_content(), record.signature):
             return None
         return record

@@ -17,8 +17,9 @@ from components.cache import AudioCache
 from components.errors import ChatterboxError, InvalidInput, LocalFailure, MissingAPIKey
 from components.history import TakeRecord, TakeStore, matching_preset
 from components.limits import DailyCallBudget, LimitStore, VisitorRateLimit
+from components.models import MODELS, SOUND_TAGS, Model, strip_tags
 from components.parameters import SEED_MAX
-from components.presets import load_presets
+from components.presets import Preset, load_presets
 from components.safe_url import validate_reference_url
 from components.segmind_client import SegmindClient
 from components.settings import Settings
@@ -41,6 +42,7 @@ class FinishedTake:
     take: Take
     record: TakeRecord
     wav: bytes  # the take as a 16-bit WAV file, encoded once for the cache and the player
+    removed_tags: tuple[str, ...] = ()  # sound tags left out for a model that does not speak them
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,10 @@ class VoiceChoice:
 
 
 def choose_voice(
-    upload_path: str | None, url: Any, settings: Settings
+    upload_path: str | None, url: Any, settings: Settings, model: Model
 ) -> VoiceChoice:
-    """An upload or recording wins over a URL; neither means Segmind's default voice."""
+    """An upload or recording wins over a URL; neither means Segmind's default voice (which
+    TakeRequest refuses for a model that needs a voice)."""
     if url is not None and not isinstance(url, str):
         raise InvalidInput("reference_audio_url", "reference_audio_url must be a string.")
     url = (url or "").strip()
@@ -62,6 +65,7 @@ def choose_voice(
             max_seconds=settings.reference_seconds,
             max_bytes=int(settings.upload_max_mb * 1_000_000),
             max_file_seconds=settings.upload_max_seconds,
+            min_seconds=model.min_reference_seconds,
         )
         voice = Voice.from_upload(
             reference.wav, f"uploaded voice ({reference.seconds:.1f} s)", settings.reference_encoding
@@ -72,6 +76,8 @@ def choose_voice(
         return VoiceChoice(voice, note)
     if url:
         return VoiceChoice(Voice.from_url(validate_reference_url(url)), "Using the voice at the URL.")
+    if model.reference_required:
+        return VoiceChoice(Voice(), f"{model.label} needs a reference voice: upload, record or link one.")
     return VoiceChoice(Voice(), "No reference given: using Segmind's default voice.")
 
 
@@ -106,8 +112,9 @@ class OwnerAllowance:
 class Playground:
     """One per app: the shared client, cache and limits, and the rules for using them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, models: tuple[Model, ...] = MODELS) -> None:
         self.settings = settings
+        self.models = models
         self.client = SegmindClient.from_settings(settings)
         self.cache = (
             AudioCache(settings.cache_path, int(settings.cache_max_mb * 1_000_000))
@@ -126,8 +133,9 @@ class Playground:
         self.rate_limit = VisitorRateLimit(settings.visitor_calls_per_hour, store=limit_store)
         self.budget = DailyCallBudget(settings.daily_call_budget, store=limit_store)
         self.signer = Signer.in_folder(settings.cache_path)
-        self.takes = TakeStore(self.cache, self.signer)
-        self.presets = load_presets(Path(settings.presets_dir)) if settings.presets_dir else load_presets()
+        self.takes = TakeStore(self.cache, self.signer, models)
+        root = Path(settings.presets_dir) if settings.presets_dir else None
+        self.presets: dict[str, list[Preset]] = {m.name: load_presets(m, root) for m in models}
 
     def visitor_id(self, visitor: str) -> str:
         """How limits and logs name a visitor: a keyed hash, so neither a log nor the saved
@@ -165,8 +173,16 @@ class Playground:
             return self.settings.api_key, True
         raise MissingAPIKey()
 
-    def preview(self, text: Any) -> str:
-        """The cost preview shown before Generate: calls and estimated credits."""
+    def model(self, name: Any) -> Model:
+        found = next((model for model in self.models if model.name == name), None)
+        if found is None:
+            names = ", ".join(model.name for model in self.models)
+            raise InvalidInput("model", f"Unknown model {str(name)[:40]!r}; pick one of {names}.")
+        return found
+
+    def preview(self, text: Any, model: Model) -> str:
+        """The cost preview shown before Generate: calls and estimated dollars at the model's
+        own price, and what will happen to sound tags."""
         if not isinstance(text, str):
             return "0 characters"
         # Measured before anything else: an oversized text costs no more than its length.
@@ -177,21 +193,28 @@ class Playground:
             )
         if not text.strip():
             return "0 characters"
-        chunks = self.synthesizer.plan(text.strip())
-        calls = len(chunks)
-        cost = calls * self.settings.cost_per_call
+        spoken, removed = (text, []) if model.tags else strip_tags(text, SOUND_TAGS)
+        calls = len(self.synthesizer.plan(spoken.strip()))
+        cost = calls * model.cost_per_call
         over = (
             f" — over the {self.settings.max_text_chars:,}-character limit"
             if len(text) > self.settings.max_text_chars
             else ""
         )
+        tags = (
+            f" · {len(removed)} sound tag{'s' * (len(removed) != 1)} left out: only Chatterbox "
+            "Turbo performs them"
+            if removed
+            else ""
+        )
         return (
-            f"{len(text):,} characters · {calls} call{'s' * (calls != 1)} "
-            f"(≤{self.settings.chunk_chars} characters each) · about ${cost:.2f}{over}"
+            f"{len(text):,} characters · {calls} call{'s' * (calls != 1)} to {model.label} "
+            f"(≤{self.settings.chunk_chars} characters each) · about ${cost:.3f}{over}{tags}"
         )
 
     def generate(
         self,
+        model: Model,
         text: Any,
         parameters: Mapping[str, Any],
         voice: Voice,
@@ -212,10 +235,13 @@ class Playground:
         line: dict[str, Any] = {
             "request": uuid.uuid4().hex[:12],
             "visitor": visitor,
+            "model": model.name,
             "status": "error",
         }
         try:
-            request = TakeRequest.build(text, parameters, voice, self.settings.max_text_chars)
+            request = TakeRequest.build(
+                model, text, parameters, voice, self.settings.max_text_chars
+            )
             api_key, is_owner_key = self.api_key_for(visitor_key)
             line["key"] = "owner" if is_owner_key else "visitor"
             line["chunks"] = len(self.synthesizer.plan(request.text))
@@ -228,7 +254,8 @@ class Playground:
             for event in events:
                 if isinstance(event, Take):
                     wav = encode_wav(event.clip.samples, event.clip.sample_rate)
-                    finished = FinishedTake(event, self._record(event, request, wav), wav)
+                    record = self._record(event, request, wav)
+                    finished = FinishedTake(event, record, wav, request.removed_tags)
                     line.update(
                         status="ok",
                         cached=event.from_cache,
@@ -264,11 +291,14 @@ class Playground:
             created=time.time(),
             text=request.text,
             parameters=dict(request.parameters),
-            preset=matching_preset(request.parameters, self.presets),
+            preset=matching_preset(
+                request.parameters, self.presets[request.model.name], request.model
+            ),
             voice_label=voice.label,
             voice_url=voice.payload if voice.payload and voice.audio is None else "",
             voice_id=self.takes.save_voice(voice.audio) if voice.audio else "",
             seconds=round(take.clip.duration, 2),
+            model=request.model.name,
         )
         return self.takes.sign(record)
 

@@ -1,4 +1,4 @@
-"""Preset files: one JSON file in presets/ per button, validated against the parameter table."""
+"""Preset files: one JSON file per button in presets/<model>/, validated against the model's table."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.errors import InvalidInput
-from components.parameters import PARAMETERS_BY_NAME, SLIDER_PARAMETERS
-
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+from components.models import Model
 _FILE_KEYS = {"label", "order", "description", "values"}
 
 
@@ -22,11 +20,11 @@ class Preset:
     name: str  # the file's stem
     label: str
     description: str
-    values: dict[str, float]  # every slider, in PARAMETERS order
+    values: dict[str, float | int | bool]  # every tunable field, in the model's order
     order: int = 0
 
 
-def load_preset(path: Path) -> Preset:
+def load_preset(path: Path, model: Model) -> Preset:
     def fail(what: str) -> PresetError:
         return PresetError(f"Preset file {path.name}: {what}")
 
@@ -41,16 +39,16 @@ def load_preset(path: Path) -> Preset:
             raise fail(f"unknown field {key!r}; allowed: {', '.join(sorted(_FILE_KEYS))}")
     values = document.get("values")
     if not isinstance(values, dict):
-        raise fail("field 'values' must be an object of slider values")
+        raise fail("field 'values' must be an object of the model's settings")
     for name in values:
-        if name not in PARAMETERS_BY_NAME:
-            raise fail(f"unknown field {name!r} in 'values'")
-        if name not in {p.name for p in SLIDER_PARAMETERS}:
-            raise fail(f"field {name!r} is not a slider; a preset sets the sliders only")
-    checked: dict[str, float] = {}
-    for parameter in SLIDER_PARAMETERS:
+        if name not in model.parameters_by_name:
+            raise fail(f"unknown field {name!r} in 'values'; {model.label} has no such parameter")
+        if model.parameters_by_name[name].is_seed:
+            raise fail("field 'seed' is not a preset's to set; the seed is chosen per take")
+    checked: dict[str, float | int | bool] = {}
+    for parameter in model.tunable:
         if parameter.name not in values:
-            raise fail(f"field {parameter.name!r} is missing; a preset sets every slider")
+            raise fail(f"field {parameter.name!r} is missing; a preset sets every control")
         try:
             checked[parameter.name] = parameter.validate(values[parameter.name])
         except InvalidInput as error:
@@ -64,9 +62,11 @@ def load_preset(path: Path) -> Preset:
     return Preset(path.stem, label, str(document.get("description", "")), checked, order)
 
 
-def load_presets(directory: Path = PRESETS_DIR) -> list[Preset]:
-    """Every *.json preset in `directory`, in button order; any bad file raises PresetError."""
-    presets = [load_preset(path) for path in sorted(directory.glob("*.json"))]
+def load_presets(model: Model, root: Path | None = None) -> list[Preset]:
+    """Every *.json preset of `model` (in `root`/<model name>, or the model's own folder), in
+    button order; any bad file raises PresetError."""
+    directory = root / model.name if root is not None else model.presets_folder
+    presets = [load_preset(path, model) for path in sorted(directory.glob("*.json"))]
     if not presets:
         raise PresetError(f"No preset files in {directory}; at least one *.json is needed.")
     return sorted(presets, key=lambda preset: (preset.order, preset.name))

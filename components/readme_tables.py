@@ -1,7 +1,7 @@
 """The README's generated tables: `python -m components.readme_tables` rewrites them in place.
 
-Each table is written once, in code or in presets/; tests/test_readme.py fails when the README
-drifts from them.
+Each table is written once, in code (components/models.py for the models) or in presets/;
+tests/test_readme.py fails when the README drifts from them.
 """
 
 from __future__ import annotations
@@ -10,24 +10,42 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from components import errors, parameters, settings
+from components import errors, settings
+from components.models import MODELS, Model
+from components.parameters import format_value
 from components.presets import load_presets
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def presets_table() -> str:
-    sliders = [p.name for p in parameters.SLIDER_PARAMETERS]
-    rows = ["| preset | " + " | ".join(sliders) + " | why |", "|---" * (len(sliders) + 2) + "|"]
-    for preset in load_presets():
-        values = " | ".join(f"{preset.values[name]:g}" for name in sliders)
+def presets_table(model: Model) -> str:
+    names = [p.name for p in model.tunable]
+    rows = ["| preset | " + " | ".join(names) + " | why |", "|---" * (len(names) + 2) + "|"]
+    for preset in load_presets(model):
+        values = " | ".join(format_value(preset.values[name]) for name in names)
         rows.append(f"| **{preset.label}** | {values} | {preset.description} |")
     return "\n".join(rows)
 
 
+def models_table() -> str:
+    rows = [
+        "| model | Segmind endpoint | Gradio API | reference voice | sound tags | listed price, time per call |",
+        "|---|---|---|---|---|---|",
+    ]
+    for model in MODELS:
+        voice = f"required (≥ {model.min_reference_seconds:g} s)" if model.reference_required else "optional"
+        tags = " ".join(f"`{tag}`" for tag in model.tags) or "none (removed from the text, and the page says so)"
+        rows.append(
+            f"| **{model.label}** (`{model.name}`) | `{model.endpoint}` | `/{model.api_name}` | "
+            f"{voice} | {tags} | ${model.cost_per_call:g}, about {model.listed_seconds:g} s |"
+        )
+    return "\n".join(rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
-    "parameters": parameters.markdown_table,
-    "presets": presets_table,
+    "models": models_table,
+    **{f"parameters:{m.name}": m.markdown_table for m in MODELS},
+    **{f"presets:{m.name}": (lambda m=m: presets_table(m)) for m in MODELS},
     "configuration": settings.markdown_table,
     "errors": errors.markdown_table,
 }

@@ -92,8 +92,6 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "Longest chunk sent in one call; longer text is split at sentence boundaries."),
     EnvVar("CHATTERBOX_MAX_CONCURRENCY", "max_concurrency", "8", _positive(int),
            "Most calls of one take in flight at once; halves on a 429 and grows back."),
-    EnvVar("CHATTERBOX_COST_PER_CALL", "cost_per_call", "0.02", _non_negative(float),
-           "US dollars per call, for the cost preview."),
     EnvVar("CHATTERBOX_REFERENCE_SECONDS", "reference_seconds", "10", _positive(float),
            "An uploaded or recorded voice is trimmed to this many seconds (the model "
            "conditions on the first 10 s)."),
@@ -112,7 +110,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("CHATTERBOX_CACHE_MAX_MB", "cache_max_mb", "500", _positive(float),
            "Cache size cap; the least recently used clips are evicted beyond it."),
     EnvVar("CHATTERBOX_PRESETS_DIR", "presets_dir", "", str,
-           "Folder of preset files, one button per `*.json`.", "`presets/` beside `app.py`"),
+           "Folder of preset folders, one per model (`<folder>/<model>/*.json`), one button per file.",
+           "`presets/` beside `app.py`"),
     EnvVar("CHATTERBOX_REQUIRE_VISITOR_KEY", "require_visitor_key", "false", _flag,
            "When true, the owner's key is never used: every visitor brings their own."),
     EnvVar("CHATTERBOX_VISITOR_CALLS_PER_HOUR", "visitor_calls_per_hour", "60",
@@ -149,7 +148,6 @@ class Settings:
     max_text_chars: int = 5000
     chunk_chars: int = 300
     max_concurrency: int = 8
-    cost_per_call: float = 0.02
     reference_seconds: float = 10.0
     upload_max_mb: float = 20.0
     upload_max_seconds: float = 600.0

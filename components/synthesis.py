@@ -24,7 +24,7 @@ from components.cache import AudioCache, cache_key
 from components.chunking import Chunk, chunk_text
 from components.concurrency import KeyLimiters
 from components.errors import BackendError, ChatterboxError, InvalidInput, NoAudioError
-from components.parameters import validate_parameters
+from components.models import SOUND_TAGS, Model, strip_tags
 from components.segmind_client import SegmindClient
 
 # Pause after a chunk, by what ended it: a paragraph breathes longer than a sentence.
@@ -110,24 +110,38 @@ class Voice:
 
 @dataclass(frozen=True)
 class TakeRequest:
-    text: str
-    parameters: Mapping[str, float | int]  # validated, with the seed actually used
+    model: Model
+    text: str  # as it is sent: cleaned, and without tags the model would read aloud
+    parameters: Mapping[str, Any]  # validated, with the seed actually used
     voice: Voice = field(default_factory=Voice)
+    removed_tags: tuple[str, ...] = ()
 
     @classmethod
     def build(
-        cls, text: Any, parameters: Mapping[str, Any], voice: Voice, max_chars: int
+        cls, model: Model, text: Any, parameters: Mapping[str, Any], voice: Voice, max_chars: int
     ) -> TakeRequest:
-        return cls(clean_text(text, max_chars), validate_parameters(parameters), voice)
+        text = clean_text(text, max_chars)
+        removed: list[str] = []
+        if not model.tags:
+            text, removed = strip_tags(text, SOUND_TAGS)
+            if not text:
+                raise InvalidInput(
+                    "text",
+                    f"The text is only sound tags, which {model.label} does not perform. "
+                    "Switch to Chatterbox Turbo, or add words to say.",
+                )
+        checked = model.validate(parameters)
+        if model.reference_required and voice.payload is None:
+            raise InvalidInput(
+                "reference_audio",
+                f"{model.label} needs a reference voice. Upload or record a clip of at least "
+                f"{model.min_reference_seconds:g} s, or paste its URL, then generate again.",
+            )
+        return cls(model, text, checked, voice, tuple(removed))
 
-
-def request_payload(text: str, parameters: Mapping[str, float | int], voice: Voice) -> dict:
-    """The JSON body of one call, fields in the order of Segmind's sample request."""
-    payload: dict[str, Any] = {"text": text}
-    if voice.payload is not None:
-        payload["reference_audio"] = voice.payload
-    payload.update(parameters)
-    return payload
+    def body(self, text: str) -> dict:
+        """The JSON body of the call that speaks `text`."""
+        return self.model.request_body(text, self.parameters, self.voice.payload)
 
 
 class CallAllowance(Protocol):
@@ -224,10 +238,13 @@ class Synthesizer:
         return chunk_text(text, self.chunk_chars)
 
     def chunk_key(self, request: TakeRequest, chunk: Chunk) -> str:
-        fields = request_payload(chunk.spoken, request.parameters, request.voice)
+        """The call's cache key: the model's endpoint URL and the body, so two models (or two
+        backends) never share a clip."""
+        fields = request.body(chunk.spoken)
         if request.voice.audio is not None:
             del fields["reference_audio"]  # hashed as bytes, not as its base64 text
-        return cache_key(self.client.endpoint_url("chatterbox-tts"), fields, request.voice.audio)
+        url = self.client.endpoint_url(request.model.endpoint)
+        return cache_key(url, fields, request.voice.audio)
 
     def stream(
         self,
@@ -273,8 +290,13 @@ class Synthesizer:
 
         def call(key: str) -> tuple[bytes, ChunkAudio, str | None]:
             index = indices_of[key][0]
-            payload = request_payload(chunks[index].spoken, request.parameters, request.voice)
-            result = self.client.synthesize("chatterbox-tts", payload, api_key, slots, on_billed=meter.count)
+            result = self.client.synthesize(
+                request.model.endpoint,
+                request.body(chunks[index].spoken),
+                api_key,
+                slots,
+                on_billed=meter.count,
+            )
             piece = self._process(result.audio, chunks, index, from_cache=False)
             # Cached here, in the worker, so a chunk paid for is kept even when the take
             # fails elsewhere or the visitor leaves before it arrives.

@@ -52,13 +52,13 @@ def settings(contract_server: ContractServer, tmp_path: Path) -> Settings:
 class LaunchedApp:
     """The app served on a free loopback port, with a gradio_client talking to it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, models: tuple | None = None) -> None:
         from gradio_client import Client
 
         from app import LAUNCH_OPTIONS, build_demo
 
         self.settings = settings
-        self.demo = build_demo(settings)
+        self.demo = build_demo(settings, models) if models else build_demo(settings)
         self.demo.launch(
             **LAUNCH_OPTIONS, prevent_thread_lock=True, quiet=True, server_port=free_port()
         )
@@ -70,13 +70,13 @@ class LaunchedApp:
 
     def synthesize(self, *text: str, **overrides: object) -> tuple:
         """Call /synthesize with the documented defaults for every argument not given."""
-        from components.parameters import defaults
+        from components.models import CHATTERBOX
 
         arguments = {
             "text": text[0] if text else "Hello there.",
             "reference_audio": None,
             "reference_audio_url": "",
-            **defaults(),
+            **CHATTERBOX.defaults(),
             "random_seed": False,
             "api_key": "",
         }
@@ -93,8 +93,8 @@ def launch_app() -> Iterator:
     """Call with Settings to get a LaunchedApp; every app launched is closed afterwards."""
     launched: list[LaunchedApp] = []
 
-    def launch(settings: Settings) -> LaunchedApp:
-        app = LaunchedApp(settings)
+    def launch(settings: Settings, models: tuple | None = None) -> LaunchedApp:
+        app = LaunchedApp(settings, models)
         launched.append(app)
         return app
 

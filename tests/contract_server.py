@@ -2,12 +2,14 @@
 
 It stands in for api.segmind.com in tests and benchmarks (which cannot reach it). It keeps its
 own copy of the documented ranges on purpose: it plays Segmind's side, so a mistake in the
-app's parameter table is caught here instead of agreed with.
+app's parameter table is caught here instead of agreed with. It serves both models, each with
+its own table (CONTRACTS): `<root>/chatterbox-tts` and `<root>/chatterbox-turbo-tts`.
 
-Speech is simulated: each word becomes a 24 kHz tone burst whose pitch comes from the word and
-the seed, framed by silence like real TTS output, so tests can count words and check order.
+Speech is simulated: each spoken token (a word, or a sound tag such as `[clear throat]`) becomes
+a 24 kHz tone burst whose pitch comes from the token and the seed, framed by silence like real
+TTS output, so tests can count words and check order.
 
-    python -m tests.contract_server --port 9000 --scale 0.05   # then SEGMIND_API_BASE=...
+    python -m tests.contract_server --port 9000 --scale 0.05   # then SEGMIND_API_BASE=<root>
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ import base64
 import hashlib
 import io
 import json
-import math
+import re
 import socket
 import textwrap
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,15 +38,94 @@ WORD_SECONDS = 0.16
 GAP_SECONDS = 0.06
 EDGE_SILENCE_SECONDS = 0.3
 
+API_ROOT = "/v1"
+MAX_SEED = 4_294_967_295
+
+
+@dataclass(frozen=True)
+class EndpointContract:
+    """One model's documented request contract, as Segmind's API page gives it.
+
+    `ranges` bounds every numeric field (inclusive); those in `integer_fields` must also be JSON
+    integers (not 500.0, not true). `boolean_fields` must be JSON true/false (not 1/0).
+    `text` and `reference_audio` are always known fields; `required_fields` must be present.
+    A call is listed at `listed_seconds` and costs `price` credits."""
+
+    endpoint: str  # the last part of the path: "chatterbox-tts"
+    ranges: Mapping[str, tuple[float, float]]
+    integer_fields: frozenset[str]
+    boolean_fields: frozenset[str]
+    required_fields: frozenset[str]
+    listed_seconds: float
+    price: float
+
+    @property
+    def path(self) -> str:
+        return f"{API_ROOT}/{self.endpoint}"
+
+    @property
+    def known_fields(self) -> frozenset[str]:
+        return frozenset({"text", "reference_audio", *self.ranges, *self.boolean_fields})
+
+
+# The original model (CONTRACT.md, "The request").
+CHATTERBOX = EndpointContract(
+    endpoint="chatterbox-tts",
+    ranges={
+        "exaggeration": (0, 2),
+        "temperature": (0, 2),
+        "cfg_weight": (0, 2),
+        "min_p": (0, 1),
+        "top_p": (0, 1),
+        "repetition_penalty": (1, 2),
+        "seed": (0, MAX_SEED),
+    },
+    integer_fields=frozenset({"seed"}),
+    boolean_fields=frozenset(),
+    required_fields=frozenset({"text"}),
+    listed_seconds=18.0,
+    price=0.02,
+)
+
+# Turbo (CONTRACT.md, "Chatterbox Turbo"): a reference voice is required; no exaggeration or
+# cfg_weight; top_k an integer, norm_loudness a boolean.
+CHATTERBOX_TURBO = EndpointContract(
+    endpoint="chatterbox-turbo-tts",
+    ranges={
+        "temperature": (0.05, 2),
+        "min_p": (0, 1),
+        "top_p": (0, 1),
+        "top_k": (1, 1000),
+        "repetition_penalty": (1, 2),
+        "seed": (0, MAX_SEED),
+    },
+    integer_fields=frozenset({"seed", "top_k"}),
+    boolean_fields=frozenset({"norm_loudness"}),
+    required_fields=frozenset({"text", "reference_audio"}),
+    listed_seconds=13.6,
+    price=0.021,
+)
+
+CONTRACTS: dict[str, EndpointContract] = {c.path: c for c in (CHATTERBOX, CHATTERBOX_TURBO)}
+
+# The original model's table under its old names (its number fields; seed is checked apart).
 DOCUMENTED_RANGES = {
-    "exaggeration": (0, 2),
-    "temperature": (0, 2),
-    "cfg_weight": (0, 2),
-    "min_p": (0, 1),
-    "top_p": (0, 1),
-    "repetition_penalty": (1, 2),
+    name: bounds
+    for name, bounds in CHATTERBOX.ranges.items()
+    if name not in CHATTERBOX.integer_fields
 }
-KNOWN_FIELDS = {"text", "reference_audio", "seed", *DOCUMENTED_RANGES}
+KNOWN_FIELDS = set(CHATTERBOX.known_fields)
+
+# A sound tag (`[clear throat]`) is one token even with spaces inside; otherwise tokens are
+# what str.split() gives. A tag touching a word or punctuation stays part of that token.
+_SPOKEN_TOKEN = re.compile(r"(?:\[[^\[\]]*\]|\S)+")
+
+
+def spoken_tokens(text: str) -> list[str]:
+    """What the simulated speech says, one tone burst each: whitespace-separated words, except
+    that whitespace inside a complete `[...]` span does not split (`[clear throat]` is one).
+    For text without such a span this is exactly `text.split()`."""
+    return _SPOKEN_TOKEN.findall(text)
 
 
 def word_frequency(word: str, seed: int) -> float:
@@ -53,14 +135,15 @@ def word_frequency(word: str, seed: int) -> float:
 
 
 def synthesize_words(text: str, seed: int) -> np.ndarray:
-    """Silence, one tone burst per word with a short gap, silence: float32 mono."""
+    """Silence, one tone burst per spoken token (see spoken_tokens) with a short gap, silence:
+    float32 mono."""
     burst_length = int(WORD_SECONDS * SAMPLE_RATE)
     t = np.arange(burst_length) / SAMPLE_RATE
     envelope = np.sin(np.pi * np.arange(burst_length) / burst_length) ** 2  # no clicks
     gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
     edge = np.zeros(int(EDGE_SILENCE_SECONDS * SAMPLE_RATE), dtype=np.float32)
     parts = [edge]
-    for word in text.split():
+    for word in spoken_tokens(text):
         tone = 0.5 * envelope * np.sin(2 * np.pi * word_frequency(word, seed) * t)
         parts += [tone.astype(np.float32), gap]
     parts.append(edge)
@@ -96,10 +179,10 @@ def burst_pitches(samples: np.ndarray, sample_rate: int) -> list[float]:
 
 
 def speech_mismatch(samples: np.ndarray, sample_rate: int, text: str, seed: int) -> str | None:
-    """None if `samples` speak `text` (one burst per word, each at the pitch the contract
-    server gives that word with `seed`), else what differs."""
+    """None if `samples` speak `text` (one burst per spoken token, see spoken_tokens, each at
+    the pitch the contract server gives that token with `seed`), else what differs."""
     heard = burst_pitches(samples, sample_rate)
-    expected = [word_frequency(word, seed) for word in text.split()]
+    expected = [word_frequency(word, seed) for word in spoken_tokens(text)]
     if len(heard) != len(expected):
         return f"{len(heard)} bursts for {len(expected)} words"
     for index, (got, want) in enumerate(zip(heard, expected)):
@@ -117,9 +200,18 @@ def encode(samples: np.ndarray, audio_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def modelled_latency(text: str, scale: float) -> float:
-    """Segmind lists ~18 s a call (for its 86-character sample); longer text takes longer."""
-    return scale * (8.0 + 0.12 * len(text))
+def modelled_latency(text: str, scale: float, contract: EndpointContract = CHATTERBOX) -> float:
+    """Segmind lists ~18 s a call of the original model (for its 86-character sample); longer
+    text takes longer. Another model takes its listed share of that: Turbo (13.6 s listed)
+    gives about 13.8 s for the same sample."""
+    return scale * (8.0 + 0.12 * len(text)) * contract.listed_seconds / CHATTERBOX.listed_seconds
+
+
+def format_credits(credits: float) -> str:
+    """The `x-remaining-credits` value: two decimals ("99.98"), three when a price in tenths
+    of a cent needs them ("99.979")."""
+    text = f"{credits:.3f}"
+    return text[:-1] if text.endswith("0") else text
 
 
 @dataclass
@@ -130,6 +222,11 @@ class RecordedRequest:
     started: float
     finished: float = 0.0
     status: int = 0
+
+    @property
+    def endpoint(self) -> str:
+        """The last part of the path: "chatterbox-tts", "chatterbox-turbo-tts"..."""
+        return self.path.rsplit("/", 1)[-1]
 
 
 @dataclass
@@ -163,9 +260,17 @@ class ContractState:
     file_requests: list[RecordedRequest] = field(default_factory=list)  # GETs of `files`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def synthesis_requests(self) -> list[RecordedRequest]:
+    def synthesis_requests(self, endpoint: str | None = None) -> list[RecordedRequest]:
+        """Requests to a model endpoint, in arrival order: to either model, or to `endpoint`
+        ("chatterbox-tts" or "chatterbox-turbo-tts") when given."""
+        if endpoint is None:
+            paths = set(CONTRACTS)
+        elif f"{API_ROOT}/{endpoint}" in CONTRACTS:
+            paths = {f"{API_ROOT}/{endpoint}"}
+        else:
+            raise ValueError(f"no such model endpoint: {endpoint!r}")
         with self.lock:
-            return [r for r in self.requests if r.path == "/v1/chatterbox-tts"]
+            return [r for r in self.requests if r.path in paths]
 
 
 class ContractHandler(BaseHTTPRequestHandler):
@@ -216,7 +321,8 @@ class ContractHandler(BaseHTTPRequestHandler):
             record.finished = time.monotonic()
 
     def _answer(self, body: Any, behaviour: str, over_limit: bool) -> int:
-        if self.path != "/v1/chatterbox-tts":
+        contract = CONTRACTS.get(self.path)
+        if contract is None:
             return self._send_json(404, {"error": "Model not found"})
         key = self.headers.get("x-api-key")
         if behaviour.startswith("echo-key:"):
@@ -240,12 +346,12 @@ class ContractHandler(BaseHTTPRequestHandler):
         if over_limit:
             headers = {"retry-after": self.state.retry_after} if self.state.retry_after else {}
             return self._send_json(429, {"error": "Too many requests"}, headers)
-        problem = validate(body)
+        problem = validate(body, contract)
         if problem:
             return self._send_json(400, {"error": problem})
-        time.sleep(modelled_latency(body["text"], self.state.latency_scale))
+        time.sleep(modelled_latency(body["text"], self.state.latency_scale, contract))
         time.sleep(self.state.extra_latency.get(body["text"], 0.0))
-        return self._respond_with_audio(body, behaviour)
+        return self._respond_with_audio(body, behaviour, contract)
 
     def _echo_key(self, key: str, encoding: str, status: int) -> int:
         """An answer that echoes the key as `encoding`, in its body and in its headers."""
@@ -264,7 +370,9 @@ class ContractHandler(BaseHTTPRequestHandler):
         headers = {"x-remaining-credits": key, "x-request-key": key}
         return self._send(status, data, content_type, headers)
 
-    def _respond_with_audio(self, body: dict[str, Any], behaviour: str) -> int:
+    def _respond_with_audio(
+        self, body: dict[str, Any], behaviour: str, contract: EndpointContract
+    ) -> int:
         if behaviour.startswith("json-array:"):
             _, megabytes, *audio = behaviour.split(":")
             count = int(float(megabytes) * 1_000_000) // 7  # '"abc", ' is 7 bytes
@@ -344,8 +452,8 @@ class ContractHandler(BaseHTTPRequestHandler):
                 pass  # the client's deadline passed and it hung up, as it should
             return 200
         with self.state.lock:
-            self.state.credits = round(self.state.credits - 0.02, 2)
-            credits = {"x-remaining-credits": f"{self.state.credits:.2f}"}
+            self.state.credits = round(self.state.credits - contract.price, 3)
+            credits = {"x-remaining-credits": format_credits(self.state.credits)}
         if behaviour.startswith("with-header:"):
             name, value = behaviour.partition(":")[2].split("=", 1)
             credits.pop(name.lower(), None)  # the header given replaces the usual one
@@ -466,29 +574,35 @@ def echo_key(key: str, encoding: str) -> str:
     return echoes[encoding]
 
 
-def validate(body: Any) -> str | None:
-    """The documented contract, checked as Segmind would: the reason for a 400, or None."""
+def validate(body: Any, contract: EndpointContract = CHATTERBOX) -> str | None:
+    """`contract`, checked as Segmind would: the reason for a 400, or None. Without a contract,
+    the original model's."""
     if not isinstance(body, dict):
         return "Request body must be a JSON object"
-    unknown = set(body) - KNOWN_FIELDS
+    unknown = set(body) - contract.known_fields
     if unknown:
         return f"Unknown fields: {sorted(unknown)}"
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         return "text is required"
-    for name, (low, high) in DOCUMENTED_RANGES.items():
+    for name in sorted(contract.required_fields - {"text"}):
+        if body.get(name) is None:
+            return f"{name} is required"
+    for name, (low, high) in contract.ranges.items():
         value = body.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if name in contract.integer_fields:
+            if isinstance(value, bool) or not isinstance(value, int):
+                return f"{name} must be an integer"
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{name} must be a number"
-        if not (math.isfinite(value) and low <= value <= high):
+        if not low <= value <= high:  # NaN and ±inf fail too; a huge int is compared exactly
             return f"{name} must be between {low} and {high}"
-    seed = body.get("seed")
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 4_294_967_295
-    ):
-        return "seed must be an integer"
+    for name in sorted(contract.boolean_fields):
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            return f"{name} must be a boolean"
     reference = body.get("reference_audio")
     if reference is not None:
         if not isinstance(reference, str):
@@ -537,7 +651,9 @@ def main() -> None:
         valid_keys={args.key}, latency_scale=args.scale, audio_format=args.format
     )
     server = ContractServer(args.port, state)
-    print(f"contract server at {server.url} (key {args.key!r})", flush=True)
+    models = ", ".join(contract.endpoint for contract in CONTRACTS.values())
+    print(f"contract server at {server.url} (key {args.key!r}; models {models})", flush=True)
+    print(f"SEGMIND_API_BASE={server.url}", flush=True)
     server.serve_forever()
 
 

@@ -19,7 +19,7 @@ import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from tests.conftest import TEST_KEY
 from tests.test_audio import encoded, tone
 
@@ -40,13 +40,18 @@ def test_synthesize_returns_the_clip_with_details(app, contract_server):
     assert seed_used == 42
     assert "default voice" in voice_note
     (request,) = contract_server.state.synthesis_requests()
-    assert request.body == {"text": SAMPLE, **defaults()}
+    assert request.body == {"text": SAMPLE, **CHATTERBOX.defaults()}
     assert request.headers["x-api-key"] == TEST_KEY
 
 
-def test_only_synthesize_is_public_api(app):
+def test_only_the_models_endpoints_are_public_api(app):
     endpoints = app.client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert list(endpoints) == ["/synthesize"]
+    assert list(endpoints) == ["/synthesize", "/synthesize_turbo"]
+    turbo = [p["parameter_name"] for p in endpoints["/synthesize_turbo"]["parameters"]]
+    assert turbo == [
+        "text", "reference_audio", "reference_audio_url", "temperature", "seed", "min_p",
+        "top_p", "top_k", "repetition_penalty", "norm_loudness", "random_seed", "api_key",
+    ]
     names = [p["parameter_name"] for p in endpoints["/synthesize"]["parameters"]]
     assert names[:10] == [
         "text", "reference_audio", "reference_audio_url", "exaggeration", "temperature",

@@ -76,6 +76,60 @@ def test_resample_keeps_duration_and_pitch():
     assert np.argmax(spectrum) == pytest.approx(1000, abs=2)  # 1 Hz per bin for 1 s
 
 
+def sine(seconds: float, rate: int, hz: float = 1000.0, phase: float = 0.3) -> np.ndarray:
+    """A sine at full scale's 0.5 that starts and ends mid-cycle, not at a zero crossing."""
+    t = np.arange(round(seconds * rate)) / rate
+    return 0.5 * np.sin(2 * np.pi * hz * t + phase)
+
+
+def test_resampling_44k1_to_24k_keeps_a_1khz_sine_at_1khz():
+    samples = resample(sine(1.0, 44_100).astype(np.float32), 44_100, 24_000)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    peak_hz = np.argmax(spectrum) * 24_000 / len(samples)
+    assert peak_hz == pytest.approx(1000, abs=2)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 0.6805, 2.0068])
+def test_resampling_does_not_ring_at_the_edges_of_a_clip_that_starts_and_ends_loud(seconds):
+    # A clip cut mid-cycle at both ends, and (but for the 1 s control) a length whose 24 kHz
+    # version is not whole samples. The FFT resampler this replaced treats the clip as periodic:
+    # it smeared the ends into each other (0.025 RMS at the 2.0068 s clip's end) and stretched
+    # the whole clip to whole samples (0.035 off mid-clip); libsoxr stays within 0.005.
+    samples = resample(sine(seconds, 44_100).astype(np.float32), 44_100, 24_000)
+    ideal = sine(len(samples) / 24_000, 24_000)
+    edge = int(0.005 * 24_000)  # 5 ms
+    for part in (slice(0, edge), slice(-edge, None)):
+        error = samples[part] - ideal[part]
+        assert np.sqrt(np.mean(error**2)) < 0.01  # 2 % of the sine's amplitude
+    # Away from the edges the two agree almost exactly.
+    assert np.max(np.abs(samples[edge:-edge] - ideal[edge:-edge])) < 0.002
+
+
+@pytest.mark.parametrize(
+    ("from_rate", "to_rate"),
+    [(44_100, 24_000), (48_000, 24_000), (8_000, 24_000), (22_050, 48_000), (11_025, 24_000)],
+)
+@pytest.mark.parametrize("length", [1, 2, 441, 12_345, 44_101])
+def test_resampled_length_is_the_rate_ratio_rounded(from_rate, to_rate, length):
+    samples = np.random.default_rng(length).uniform(-0.5, 0.5, length).astype(np.float32)
+    resampled = resample(samples, from_rate, to_rate)
+    assert abs(len(resampled) - round(length * to_rate / from_rate)) <= 1
+    assert resampled.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_resampling_to_the_same_rate_returns_the_samples_unchanged_as_float32(dtype):
+    samples = sine(0.1, 24_000).astype(dtype)
+    same = resample(samples, 24_000, 24_000)
+    assert same.dtype == np.float32
+    np.testing.assert_array_equal(same, samples.astype(np.float32))
+
+
+def test_resampling_nothing_gives_nothing():
+    assert len(resample(np.zeros(0, np.float32), 44_100, 24_000)) == 0
+
+
 def write(tmp_path, name, data: bytes):
     path = tmp_path / name
     path.write_bytes(data)

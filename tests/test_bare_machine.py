@@ -21,7 +21,7 @@ import requests
 import soundfile as sf
 
 from components.media_tools import ffmpeg_check, find_ffmpeg
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from tests.conftest import TEST_KEY
 from tests.contract_server import speech_mismatch
 from tests.gradio_http import call_events, first_segment, is_adts_aac, stream_url
@@ -74,7 +74,7 @@ def wait_for_log(app: ServedProcess, text: str, timeout: float = 30) -> None:
 
 def synthesize(app: ServedProcess, text: str) -> tuple[list, list]:
     """Every `generating` event's outputs, and the completed outputs, over raw HTTP."""
-    arguments = [text, None, "", *defaults().values(), False, ""]
+    arguments = [text, None, "", *CHATTERBOX.defaults().values(), False, ""]
     generating, complete = [], None
     with requests.Session() as session:
         for event, data in call_events(session, app.url, "synthesize", arguments):
@@ -179,7 +179,7 @@ def test_an_encoder_that_dies_mid_take_costs_only_the_stream(
     caplog.set_level(logging.INFO)
 
     with requests.Session() as session:
-        arguments = [LONG, None, "", *defaults().values(), False, ""]
+        arguments = [LONG, None, "", *CHATTERBOX.defaults().values(), False, ""]
         *_, (event, outputs) = call_events(session, app.url.rstrip("/"), "synthesize", arguments)
     assert event == "complete"
     take = outputs[0]

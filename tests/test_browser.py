@@ -21,7 +21,7 @@ import soundfile as sf
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect, sync_playwright
 
-from components.parameters import PARAMETERS, SEED, SLIDER_PARAMETERS, defaults
+from components.models import CHATTERBOX, CHATTERBOX_TURBO
 from components.presets import load_presets
 
 pytestmark = pytest.mark.browser
@@ -106,7 +106,7 @@ def type_text(page, text: str) -> None:
 
 def slider_value(page, name: str) -> float:
     """A slider's value as shown; the range and the number box must agree."""
-    slider = page.locator(f"#slider-{name}")
+    slider = page.locator(f"#chatterbox-{name}")
     range_value = float(slider.locator("input[type=range]").input_value())
     number_value = float(slider.locator("input[type=number]").input_value())
     assert range_value == pytest.approx(number_value), f"{name}: range and number box disagree"
@@ -159,13 +159,12 @@ def visible_error(page, text: str):
 
 def test_page_loads_with_documented_controls(app, page):
     open_app(page, app.url, wait_until_usable=False)  # report missing controls first
-    assert len(SLIDER_PARAMETERS) == 6
-    assert [p for p in PARAMETERS if not p.integer] == list(SLIDER_PARAMETERS)
+    assert len(CHATTERBOX.tunable) == 6
 
     # Exactly the six documented sliders, no more.
     expect(page.locator("input[type=range]")).to_have_count(6, timeout=LOAD_TIMEOUT)
-    for parameter in SLIDER_PARAMETERS:
-        slider = page.locator(f"#slider-{parameter.name}")
+    for parameter in CHATTERBOX.tunable:
+        slider = page.locator(f"#chatterbox-{parameter.name}")
         expect(slider).to_be_visible()
         expect(slider).to_contain_text(parameter.label)
         range_input = slider.locator("input[type=range]")
@@ -177,16 +176,16 @@ def test_page_loads_with_documented_controls(app, page):
 
     seed = page.locator("#seed input[type=number]")
     expect(seed).to_be_visible()
-    expect(seed).to_have_value(str(int(SEED.default)))
-    assert float(seed.get_attribute("min")) == SEED.minimum
-    assert float(seed.get_attribute("max")) == SEED.maximum
-    expect(page.locator("#seed")).to_contain_text(SEED.label)
+    expect(seed).to_have_value(str(int(CHATTERBOX.seed.default)))
+    assert float(seed.get_attribute("min")) == CHATTERBOX.seed.minimum
+    assert float(seed.get_attribute("max")) == CHATTERBOX.seed.maximum
+    expect(page.locator("#seed")).to_contain_text(CHATTERBOX.seed.label)
 
-    presets = load_presets()
-    buttons = page.locator("#presets button")
+    presets = load_presets(CHATTERBOX)
+    buttons = page.locator("#chatterbox-presets button")
     expect(buttons).to_have_text([p.label for p in presets])
     assert [buttons.nth(i).get_attribute("id") for i in range(len(presets))] == [
-        f"preset-{p.name}" for p in presets
+        f"chatterbox-preset-{p.name}" for p in presets
     ]
 
     for selector in (
@@ -207,31 +206,31 @@ def test_page_loads_with_documented_controls(app, page):
 
 def test_slider_and_presets(app, contract_server, page):
     open_app(page, app.url)
-    temperature = next(p for p in SLIDER_PARAMETERS if p.name == "temperature")
+    temperature = next(p for p in CHATTERBOX.tunable if p.name == "temperature")
 
     # Keyboard: focus the range and press the arrow key, as a person tabbing through would.
-    range_input = page.locator("#slider-temperature input[type=range]")
+    range_input = page.locator("#chatterbox-temperature input[type=range]")
     range_input.focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     expected = temperature.default + 2 * temperature.step
-    expect(page.locator("#slider-temperature input[type=number]")).to_have_value(
+    expect(page.locator("#chatterbox-temperature input[type=number]")).to_have_value(
         re.compile(rf"^{re.escape(f'{expected:g}')}0*$")
     )
     assert slider_value(page, "temperature") == pytest.approx(expected)
 
     # Typing in the number box moves the range too.
-    number = page.locator("#slider-top_p input[type=number]")
+    number = page.locator("#chatterbox-top_p input[type=number]")
     number.fill("0.9")
     number.press("Tab")
-    expect(page.locator("#slider-top_p input[type=range]")).to_have_value("0.9")
+    expect(page.locator("#chatterbox-top_p input[type=range]")).to_have_value("0.9")
 
-    presets = load_presets()
+    presets = load_presets(CHATTERBOX)
     for preset in presets:
-        page.locator(f"#preset-{preset.name}").click()
-        for parameter in SLIDER_PARAMETERS:
+        page.locator(f"#chatterbox-preset-{preset.name}").click()
+        for parameter in CHATTERBOX.tunable:
             want = preset.values[parameter.name]
-            expect(page.locator(f"#slider-{parameter.name} input[type=range]")).to_have_value(
+            expect(page.locator(f"#chatterbox-{parameter.name} input[type=range]")).to_have_value(
                 re.compile(rf"^{re.escape(f'{float(want):g}')}(\.0*)?$")
             )
             assert slider_value(page, parameter.name) == pytest.approx(want), (
@@ -244,7 +243,7 @@ def test_slider_and_presets(app, contract_server, page):
     bodies = synthesis_bodies(contract_server)
     assert len(bodies) == 1
     last = presets[-1]
-    for parameter in SLIDER_PARAMETERS:
+    for parameter in CHATTERBOX.tunable:
         assert bodies[0][parameter.name] == pytest.approx(last.values[parameter.name])
 
 
@@ -309,7 +308,7 @@ def test_generate_plays_the_clip(app, contract_server, page):
 
     bodies = synthesis_bodies(contract_server)
     assert len(bodies) == 1
-    assert bodies[0] == {"text": text, **defaults()}
+    assert bodies[0] == {"text": text, **CHATTERBOX.defaults()}
     screenshot(page, "browser-generate.png")
 
 
@@ -425,11 +424,11 @@ def test_long_text_streams_then_completes(app, contract_server, page):
 
     stats = page.locator("#text-stats")
     expect(stats).to_contain_text(f"{len(passage):,} characters", timeout=LOAD_TIMEOUT)
-    match = re.search(r"(\d+) calls? .*\$(\d+\.\d\d)", stats.inner_text())
+    match = re.search(r"(\d+) calls? .*\$(\d+\.\d+)", stats.inner_text())
     assert match, stats.inner_text()
     calls, dollars = int(match.group(1)), float(match.group(2))
     assert calls >= 7
-    assert dollars == pytest.approx(calls * app.settings.cost_per_call)
+    assert dollars == pytest.approx(calls * CHATTERBOX.cost_per_call)
 
     # Record, in the page, when each thing first happens (a MutationObserver misses nothing).
     page.evaluate(
@@ -535,17 +534,17 @@ def player_file(page, player: str) -> str:
 def test_two_takes_restore_compare_export_and_survive_a_refresh(app, contract_server, page):
     first_text = "The first take, spoken in a theatrical voice."
     second_text = "The second take is calm and quiet, with a random seed."
-    theatrical = next(p for p in load_presets() if p.name == "theatrical")
+    theatrical = next(p for p in load_presets(CHATTERBOX) if p.name == "theatrical")
     open_app(page, app.url)
 
     type_text(page, first_text)
-    page.locator("#preset-theatrical").click()
+    page.locator("#chatterbox-preset-theatrical").click()
     page.locator("#generate").click()
     wait_for_take(page)
     expect(page.locator("#take-a input")).to_have_value(re.compile("The first take"), timeout=TAKE_TIMEOUT)
 
     type_text(page, second_text)
-    page.locator("#preset-neutral").click()
+    page.locator("#chatterbox-preset-neutral").click()
     page.locator("#random-seed input").check()
     page.locator("#generate").click()
     expect(page.locator("#take-a input")).to_have_value(re.compile("The second take"), timeout=TAKE_TIMEOUT)
@@ -563,8 +562,8 @@ def test_two_takes_restore_compare_export_and_survive_a_refresh(app, contract_se
     # Every control comes back as it was for the first take.
     page.locator("#restore").click()
     expect(page.locator("#text textarea")).to_have_value(first_text)
-    for parameter in SLIDER_PARAMETERS:
-        expect(page.locator(f"#slider-{parameter.name} input[type=number]")).to_have_value(
+    for parameter in CHATTERBOX.tunable:
+        expect(page.locator(f"#chatterbox-{parameter.name} input[type=number]")).to_have_value(
             re.compile(rf"^{theatrical.values[parameter.name]:g}$")
         )
     expect(page.locator("#seed input")).to_have_value("42")
@@ -631,3 +630,109 @@ def test_rejected_input_shows_a_readable_error_and_the_page_stays_usable(app, co
     page.locator("#generate").click()
     wait_for_take(page)
     assert len(synthesis_bodies(contract_server)) == 1
+
+
+# --- Chatterbox Turbo ------------------------------------------------------------------------
+
+
+def voice_file(tmp_path: Path, seconds: float) -> Path:
+    path = tmp_path / f"voice-{seconds:g}s.wav"
+    t = np.arange(int(seconds * 24_000)) / 24_000
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), 24_000)
+    return path
+
+
+def upload_voice(page, path: Path) -> None:
+    page.locator("#reference-audio input[type=file]").set_input_files(str(path))
+    expect(page.locator("#reference-audio a[data-testid='download-link']")).to_have_attribute(
+        "href", re.compile(r"gradio_api/file="), timeout=LOAD_TIMEOUT
+    )
+
+
+def open_tab(page, model) -> None:
+    page.get_by_role("tab", name=model.label, exact=True).click()
+    expect(page.locator(f"#{model.name}-summary")).to_be_visible()
+
+
+def test_turbo_shows_its_own_controls_and_presets(app, page):
+    open_app(page, app.url)
+    open_tab(page, CHATTERBOX_TURBO)
+    expect(page.locator("#chatterbox-exaggeration")).to_be_hidden()  # the other tab's
+    for parameter in CHATTERBOX_TURBO.tunable:
+        control = page.locator(f"#chatterbox-turbo-{parameter.name}")
+        expect(control).to_be_visible()
+        if parameter.boolean:
+            expect(control.locator("input[type=checkbox]")).to_be_checked()
+            continue
+        range_input = control.locator("input[type=range]")
+        assert float(range_input.get_attribute("min")) == parameter.minimum, parameter.name
+        assert float(range_input.get_attribute("max")) == parameter.maximum, parameter.name
+        assert float(range_input.input_value()) == pytest.approx(parameter.default)
+    theatrical = next(p for p in load_presets(CHATTERBOX_TURBO) if p.name == "theatrical")
+    page.locator("#chatterbox-turbo-preset-theatrical").click()
+    for name in ("temperature", "top_k", "top_p"):
+        expect(page.locator(f"#chatterbox-turbo-{name} input[type=range]")).to_have_value(
+            re.compile(rf"^{theatrical.values[name]:g}(\.0*)?$")
+        )
+    # The cost preview now prices Turbo's calls.
+    expect(page.locator("#text-stats")).to_contain_text("to Chatterbox Turbo")
+    expect(page.locator("#text-stats")).to_contain_text(f"${CHATTERBOX_TURBO.cost_per_call:.3f}")
+
+
+def test_turbo_tag_at_the_cursor_generate_and_switch_back(app, contract_server, page, tmp_path):
+    open_app(page, app.url)
+    type_text(page, "Well that was unexpected. Anyway, back to work.")
+    upload_voice(page, voice_file(tmp_path, 6.0))
+    open_tab(page, CHATTERBOX_TURBO)
+
+    # Put the cursor after "unexpected." and insert a tag there with its button.
+    box = page.locator("#text textarea")
+    box.click()
+    cursor = len("Well that was unexpected.")
+    box.evaluate("(el, at) => el.setSelectionRange(at, at)", cursor)
+    page.locator("#chatterbox-turbo-tags button").filter(has_text="[laugh]").click()
+    with_tag = "Well that was unexpected. [laugh] Anyway, back to work."
+    expect(box).to_have_value(with_tag)
+    # The cursor sits after the tag, so a second tag follows it.
+    page.locator("#chatterbox-turbo-tags button").filter(has_text="[sigh]").click()
+    with_tags = "Well that was unexpected. [laugh] [sigh] Anyway, back to work."
+    expect(box).to_have_value(with_tags)
+
+    page.locator("#generate").click()
+    src = wait_for_take(page)
+    (request,) = contract_server.state.synthesis_requests()
+    assert request.path == "/v1/chatterbox-turbo-tts"
+    body = dict(request.body)
+    assert base64.b64decode(body.pop("reference_audio"), validate=True)[:4] == b"RIFF"
+    assert body == {"text": with_tags, **CHATTERBOX_TURBO.defaults()}  # tags sent as written
+    assert "/chatterbox-turbo_well-that-was-unexpected" in src
+    expect(page.locator("#take-a input")).to_have_value(re.compile("Turbo"), timeout=TAKE_TIMEOUT)
+
+    # Back to Chatterbox: the text and the voice are kept, and its own controls are back.
+    open_tab(page, CHATTERBOX)
+    expect(box).to_have_value(with_tags)
+    expect(page.locator("#reference-audio a[data-testid='download-link']")).to_have_count(1)
+    expect(page.locator("#chatterbox-exaggeration")).to_be_visible()
+    expect(page.locator("#text-stats")).to_contain_text("2 sound tags left out")
+    page.locator("#generate").click()
+    expect(page.locator("#details")).to_contain_text("sound tags left out", timeout=TAKE_TIMEOUT)
+    requests = contract_server.state.synthesis_requests()
+    assert [r.path for r in requests] == ["/v1/chatterbox-turbo-tts", "/v1/chatterbox-tts"]
+    assert requests[1].body["text"] == "Well that was unexpected. Anyway, back to work."
+    assert requests[1].body["reference_audio"] == request.body["reference_audio"]
+
+    # "Use A's settings" on the Turbo take brings Turbo back.
+    choose_take(page, "#take-a", "Turbo")
+    page.locator("#restore").click()
+    expect(page.locator("#chatterbox-turbo-summary")).to_be_visible()
+    expect(page.locator("#text-stats")).to_contain_text("to Chatterbox Turbo")
+    screenshot(page, "browser-turbo.png")
+
+
+def test_turbo_without_a_voice_says_what_to_do_and_calls_nothing(app, contract_server, page):
+    open_app(page, app.url)
+    open_tab(page, CHATTERBOX_TURBO)
+    page.locator("#generate").click()
+    expect(visible_error(page, "needs a reference voice")).to_be_visible(timeout=TAKE_TIMEOUT)
+    assert contract_server.state.synthesis_requests() == []
+    assert_usable(page)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from components import chunking
 from components.chunking import Chunk, chunk_text
 
 PAUSES = {"paragraph", "sentence", "clause", "word", "none"}
@@ -61,12 +66,30 @@ first_counts = st.integers(1, 5)
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def word_around(text: str, index: int) -> str:
-    """The run of non-whitespace that contains both text[index - 1] and text[index]."""
+def tag_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """Sound tags as the chunker defines them: [...] spans that fit in a chunk and hold no
+    paragraph break."""
+    return [
+        m.span()
+        for m in re.finditer(r"\[[^\[\]]*\]", text)
+        if len(m.group()) <= max_chars and not re.search(r"\n\s*\n", m.group())
+    ]
+
+
+def word_around(text: str, index: int, max_chars: int) -> str:
+    """The word that contains both text[index - 1] and text[index]: a run of non-whitespace,
+    joined across the whitespace inside a sound tag."""
+    inside_tag = [False] * len(text)
+    for start, end in tag_spans(text, max_chars):
+        inside_tag[start:end] = [True] * (end - start)
+
+    def in_word(i: int) -> bool:
+        return not text[i].isspace() or inside_tag[i]
+
     lo, hi = index, index
-    while lo > 0 and not text[lo - 1].isspace():
+    while lo > 0 and in_word(lo - 1):
         lo -= 1
-    while hi < len(text) and not text[hi].isspace():
+    while hi < len(text) and in_word(hi):
         hi += 1
     return text[lo:hi]
 
@@ -116,7 +139,7 @@ def test_never_splits_inside_a_word_unless_the_word_is_too_long(
         if before.text[-1].isspace() or after.text[0].isspace():
             continue
         # A hard split: only allowed inside a single word longer than max_chars.
-        word = word_around(text, before.end)
+        word = word_around(text, before.end, max_chars)
         assert len(word) > max_chars, (word, before, after)
         assert before.pause_after == "word"
 
@@ -177,13 +200,66 @@ def test_tiny_limits_still_hold(text: str, max_chars: int) -> None:
 # --- sentence boundaries ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("abbr", ABBREVIATIONS)
+# Abbreviations that come before what they qualify (titles, "Mt.", "cf.") never end a sentence.
+PREPOSITIVE = [
+    "Dr.", "Mr.", "Mrs.", "Ms.", "Prof.", "St.", "Mt.", "vs.", "Fig.", "cf.", "approx.",
+    "e.g.", "i.e.", "U.S.", "U.K.",
+]  # fmt: skip
+# Abbreviations that close what they qualify. Before a lowercase word they do not end a
+# sentence; before a capital they do (pysbd's rule, and the common case: "at 5 p.m. Smith left").
+CLOSING = ["Jr.", "Sr.", "etc.", "a.m.", "p.m.", "Inc.", "Jan.", "Ltd.", "Co.", "Sept."]
+
+
+@pytest.mark.parametrize("abbr", PREPOSITIVE + CLOSING)
 @pytest.mark.parametrize("case", [str, str.lower, str.upper])
-def test_abbreviations_do_not_end_a_sentence(abbr: str, case) -> None:
+def test_abbreviations_before_a_lowercase_word_do_not_end_a_sentence(abbr: str, case) -> None:
+    word = case(abbr)
+    text = f"We met {word} the others at noon. It went well."
+    chunks = chunk_text(text)
+    assert spoken(chunks) == [f"We met {word} the others at noon.", "It went well."]
+
+
+@pytest.mark.parametrize("abbr", PREPOSITIVE)
+@pytest.mark.parametrize("case", [str, str.lower, str.upper])
+def test_prepositive_abbreviations_before_a_capital_do_not_end_a_sentence(abbr: str, case) -> None:
     word = case(abbr)
     text = f"We met {word} Smith at noon. It went well."
     chunks = chunk_text(text)
     assert spoken(chunks) == [f"We met {word} Smith at noon.", "It went well."]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # Each of these was one sentence under the hand-written abbreviation list, which had
+        # no notion of an abbreviation that can also end a sentence.
+        ("The meeting ended at 5 p.m.", "Smith went home."),
+        ("We left at 9 a.m.", "Nobody noticed."),
+        ("We bought apples, pears, etc.", "Then we left."),
+        ("The founder was John Smith Jr.", "He was tall."),
+    ],
+)
+def test_a_closing_abbreviation_before_a_capital_ends_the_sentence(first: str, second: str):
+    assert spoken(chunk_text(f"{first} {second}")) == [first, second]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        # The cases the hand-written list of 19 abbreviations split.
+        "We climbed Mt. Everest last year.",
+        "She works for Acme Inc. in Boston.",
+        "It snowed in Jan. and Feb. this year.",
+        "He was born on Jan. 5, 1990 in Rome.",
+        "The results differ, cf. Table 2 and Smith.",
+        "See cf. the appendix for details.",
+        "The results differ (cf. Table 2) from ours.",
+        "It is approx. 5 km away.",
+        "Room No. 5 is free.",
+    ],
+)
+def test_abbreviations_missing_from_the_old_list_do_not_end_a_sentence(sentence: str) -> None:
+    assert spoken(chunk_text(f"{sentence} It went well.")) == [sentence, "It went well."]
 
 
 def test_an_ordinary_word_before_a_period_does_end_a_sentence() -> None:
@@ -261,7 +337,7 @@ def test_closing_quote_stays_with_its_sentence(quoted: str, after: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("closed", "after"), [("(a lot.)", "Then"), ("[really?]", "Yes"), ("{done!}", "Next")]
+    ("closed", "after"), [("(a lot.)", "Then"), ("(really?)", "Yes"), ("{done!}", "Next")]
 )
 def test_closing_bracket_stays_with_its_sentence(closed: str, after: str) -> None:
     text = f"It rained {closed} {after} it stopped."
@@ -484,3 +560,200 @@ def test_hundred_thousand_characters_of_pathological_text(text: str) -> None:
     chunks = chunk_text(text)
     assert "".join(c.text for c in chunks) == text
     assert all(0 < len(c.spoken) <= 300 for c in chunks)
+
+
+# --- sound tags --------------------------------------------------------------------------------
+
+SOUND_TAGS = [
+    "[clear throat]", "[sigh]", "[shush]", "[cough]", "[groan]", "[sniff]", "[gasp]",
+    "[chuckle]", "[laugh]",
+]  # fmt: skip
+# Any [...] span is a tag, not only Chatterbox's own.
+OTHER_TAGS = ["[long pause]", "[whispers softly]", "[really?]", "[oh. no!]", "[a, b]", "[]"]
+
+
+@st.composite
+def tagged_text(draw: st.DrawFn) -> str:
+    """Sentences of words and abbreviations, with tags put anywhere: between words, glued to a
+    word on either side, at a sentence's start or end, before a paragraph break, in runs."""
+    tag = st.sampled_from(SOUND_TAGS + OTHER_TAGS)
+    word = st.one_of(
+        st.sampled_from(WORDS + ABBREVIATIONS + ["Mt.", "Inc.", "Jan.", "cf."]),
+        st.text(alphabet="abcXYZ", min_size=15, max_size=120),  # long words force hard splits
+    )
+    parts = [draw(st.sampled_from(["", " ", "[sigh] ", "\n\n"]))]
+    for _ in range(draw(st.integers(1, 12))):
+        tokens = draw(st.lists(word, min_size=1, max_size=12))
+        for i in sorted(draw(st.lists(st.integers(0, len(tokens)), max_size=4)), reverse=True):
+            tokens.insert(i, draw(tag))
+        for i, token in enumerate(tokens):
+            # "" glues a tag to its neighbour (or two words into one long word).
+            separator = draw(st.sampled_from([" ", " ", " ", "", "\n"]))
+            parts.append(token + (separator if i < len(tokens) - 1 else ""))
+        parts.append(draw(st.sampled_from([".", "!", "?", "...", ",", ""])))
+        if draw(st.booleans()):  # a tag after the sentence's end, glued to it or not
+            parts.append(draw(st.sampled_from(["", " "])) + draw(tag))
+        parts.append(draw(st.sampled_from([" ", " ", "  ", "\n", "\n\n", " \n \n"])))
+    return "".join(parts)
+
+
+def assert_tags_whole(text: str, chunks: list[Chunk]) -> None:
+    if text.strip():
+        assert "".join(c.text for c in chunks) == text
+    for c in chunks:
+        # Every tag here is balanced, so a chunk with unbalanced brackets would have cut one.
+        depth = 0
+        for char in c.text:
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            assert depth in (0, 1), c
+        assert depth == 0, c
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=tagged_text(), data=st.data())
+def test_tags_are_never_split_across_chunks(text: str, data: st.DataObject) -> None:
+    longest_tag = max(len(t) for t in SOUND_TAGS + OTHER_TAGS)
+    max_chars = data.draw(st.integers(longest_tag, 400))
+    first = data.draw(first_counts)
+    chunks = chunk_text(text, max_chars, first)
+    assert_tags_whole(text, chunks)
+    assert all(0 < len(c.spoken) <= max_chars for c in chunks)
+    ends = {c.end for c in chunks}
+    for start, end in tag_spans(text, max_chars):
+        assert not any(start < e < end for e in ends), (text[start:end], chunks)
+
+
+@pytest.mark.parametrize(
+    "sentences",
+    [
+        # pysbd already puts a tag between two sentences with the second; kept that way.
+        ["Hello there.", "[laugh] That was fun."],
+        ["Hello there!", "[laugh] That was fun."],
+        ["That is it.", "[clear throat] [laugh] Now listen."],
+        ["Hello there.", "[laugh]\nThat was fun."],
+        # A tag that starts a sentence or sits inside it belongs to it.
+        ["[sigh] I am tired.", "[cough] Very tired [groan] indeed."],
+        ["Hello there [laugh].", "That was fun."],
+        # After the paragraph's last sentence, a tag stays with it.
+        ["Hello there. [laugh]"],
+        ["Hello there. [laugh] [sigh]"],
+        # A tag glued to a word is part of that word; chunks only end at whitespace.
+        ["Hello there.[laugh]", "That was fun."],
+        ["Hello there.", "[laugh]That was fun."],
+        # The punctuation inside a tag is not the text's: it ends nothing.
+        ["It rained [really?] then it stopped.", "Next."],
+        ["It rained [oh. Wow!] Then it stopped."],
+    ],
+)
+def test_a_tag_stays_with_its_sentence(sentences: list[str]) -> None:
+    assert spoken(chunk_text(" ".join(sentences))) == sentences
+
+
+def test_a_tag_before_a_paragraph_break_stays_with_the_sentence_before() -> None:
+    chunks = chunk_text("Hello there. [laugh]\n\nThat was fun.")
+    assert [c.text for c in chunks] == ["Hello there. [laugh]\n\n", "That was fun."]
+    assert chunks[0].pause_after == "paragraph"
+
+
+def test_a_paragraph_of_tags_is_its_own_chunk() -> None:
+    chunks = chunk_text("Hello there.\n\n[laugh] [sigh]\n\nThat was fun.")
+    assert spoken(chunks) == ["Hello there.", "[laugh] [sigh]", "That was fun."]
+    assert [c.pause_after for c in chunks] == ["paragraph", "paragraph", "none"]
+
+
+@pytest.mark.parametrize("max_chars", range(14, 80))
+def test_word_fallback_does_not_split_a_tag(max_chars: int) -> None:
+    # One long sentence without punctuation: only word boundaries, some inside "[clear throat]".
+    text = " ".join(["word", "[clear throat]", "other", "[long pause]"] * 12) + " end"
+    chunks = chunk_text(text, max_chars)
+    assert_tags_whole(text, chunks)
+    assert all(len(c.spoken) <= max_chars for c in chunks)
+    assert [w for c in chunks for w in c.spoken.split()] == text.split()
+
+
+def test_a_tag_counts_its_full_length_against_the_limit() -> None:
+    text = "Say this [clear throat] now."
+    for max_chars in range(len("[clear throat]"), len(text)):
+        chunks = chunk_text(text, max_chars)
+        assert_tags_whole(text, chunks)
+        assert all(len(c.spoken) <= max_chars for c in chunks)
+    # 22 characters hold "Say this [clear" but not the tag: it goes whole to the next chunk.
+    assert spoken(chunk_text(text, 22)) == ["Say this", "[clear throat] now."]
+
+
+def test_a_hard_split_cuts_beside_a_tag_not_inside_it() -> None:
+    word = "x" * 290 + "[clear throat]" + "y" * 20
+    chunks = chunk_text(word)
+    assert [c.text for c in chunks] == ["x" * 290, "[clear throat]" + "y" * 20]
+    assert [c.pause_after for c in chunks] == ["word", "none"]
+    glued = "ab[sigh]" * 100  # 800 characters without whitespace, tags all along
+    for max_chars in (6, 7, 10, 50, 299):
+        chunks = chunk_text(glued, max_chars)
+        assert_tags_whole(glued, chunks)
+        assert all(len(c.spoken) <= max_chars for c in chunks)
+
+
+def test_a_bracket_span_too_long_for_one_chunk_is_ordinary_text() -> None:
+    # It cannot be sent in one call, so it is split like any text, at its spaces.
+    text = "Before [" + " ".join(["aside"] * 30) + "] after."
+    chunks = chunk_text(text, 50)
+    assert len(chunks) > 1
+    assert "".join(c.text for c in chunks) == text
+    assert all(len(c.spoken) <= 50 for c in chunks)
+
+
+def test_a_bracket_span_across_a_paragraph_break_is_not_a_tag() -> None:
+    chunks = chunk_text("One [two.\n\nThree] four.")
+    assert spoken(chunks) == ["One [two.", "Three] four."]
+
+
+# --- how pysbd is used -------------------------------------------------------------------------
+
+
+def test_a_single_line_break_inside_a_sentence_does_not_end_it() -> None:
+    # Hard-wrapped text: pysbd alone would end a sentence at every line.
+    text = "This sentence is hard\nwrapped at the column and\ncontinues here. Next one."
+    chunks = chunk_text(text)
+    assert [c.text for c in chunks] == [text[: text.index("Next")], "Next one."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        PASSAGE * 3,
+        " ".join(["Dr. Smith met Mr. Jones at 5 p.m. He left.", "See cf. the note. It ends."] * 40),
+        "a. " * 500,
+        " ".join(["word"] * 600) + ". Next one.",
+        (PASSAGE + "\n\n") * 2 + "[laugh] " + PASSAGE,
+    ],
+    ids=["prose", "abbreviations", "tiny-sentences", "one-long-sentence", "paragraphs-and-tags"],
+)
+@pytest.mark.parametrize(("window", "margin"), [(120, 40), (300, 100), (700, 200)])
+def test_reading_in_windows_finds_the_same_sentences(
+    monkeypatch: pytest.MonkeyPatch, text: str, window: int, margin: int
+) -> None:
+    whole = chunk_text(text, 60)
+    monkeypatch.setattr(chunking, "_WINDOW_CHARS", window)
+    monkeypatch.setattr(chunking, "_WINDOW_MARGIN", margin)
+    assert chunk_text(text, 60) == whole
+
+
+def test_pysbd_is_imported_on_first_use_only() -> None:
+    probe = (
+        "import sys, components.chunking as c; before = 'pysbd' in sys.modules; "
+        "c.chunk_text('One. Two.'); print(before, 'pysbd' in sys.modules)"
+    )
+    root = Path(__file__).parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]
+
+
+def test_chunking_from_many_threads_at_once_gives_the_same_chunks() -> None:
+    # Gradio runs takes on worker threads, and they share one cached Segmenter.
+    texts = [f"Take {i}. " + PASSAGE[i * 37 :] + " [laugh] Bye." for i in range(24)]
+    expected = [chunk_text(t, 120) for t in texts]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            assert list(pool.map(lambda t: chunk_text(t, 120), texts)) == expected

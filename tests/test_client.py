@@ -12,11 +12,11 @@ import pytest
 from components import errors
 from components.audio import decode_audio
 from components.fetch_audio import AudioUrlPolicy
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from components.segmind_client import SegmindClient
 from tests.conftest import TEST_KEY
 
-BODY = {"text": "Hello world, this is Chatterbox.", **defaults()}
+BODY = {"text": "Hello world, this is Chatterbox.", **CHATTERBOX.defaults()}
 ENDPOINT = "chatterbox-tts"
 
 STATUS_ERRORS = {

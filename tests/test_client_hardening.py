@@ -25,14 +25,14 @@ from packaging.specifiers import SpecifierSet
 from components import errors
 from components.audio import decode_audio
 from components.fetch_audio import AudioUrlPolicy
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from components.segmind_client import SegmindClient
 from tests.conftest import TEST_KEY
 from tests.contract_server import KEY_ECHOES, echo_key
 from tests.test_client import LOOPBACK_AUDIO_URLS, SleepRecorder
 from tests.test_audio import encoded, tone
 
-BODY = {"text": "Hello world, this is Chatterbox.", **defaults()}
+BODY = {"text": "Hello world, this is Chatterbox.", **CHATTERBOX.defaults()}
 ENDPOINT = "chatterbox-tts"
 # Shaped like a Segmind key, with no 4 characters in common with any message the client writes.
 OWNER_KEY = "SG_4f9c2e7a1b8d3f60"

@@ -15,20 +15,23 @@ import requests
 from gradio_client.exceptions import AppError
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from components.parameters import defaults
+from components.errors import InvalidInput
+from components.models import CHATTERBOX, MODELS, Model
+from components.parameters import Parameter
 from tests.conftest import TEST_KEY
-from tests.contract_server import validate
+from tests.contract_server import CONTRACTS, validate
 
 SAMPLE = "Welcome to Chatterbox TTS, where your text turns into captivating audio effortlessly."
-ARGUMENT_NAMES = [
-    "text", "reference_audio", "reference_audio_url", "exaggeration", "temperature", "seed",
-    "cfg_weight", "min_p", "top_p", "repetition_penalty", "random_seed", "api_key",
-]
 
 
-def call_raw(url: str, data: list) -> tuple[str, str]:
-    """POST /gradio_api/call/synthesize as any HTTP client could; ('complete'|'error', payload)."""
-    base = url.rstrip("/") + "/gradio_api/call/synthesize"
+def argument_names(model: Model) -> list[str]:
+    return ["text", "reference_audio", "reference_audio_url", *(p.name for p in model.parameters),
+            "random_seed", "api_key"]
+
+
+def call_raw(url: str, data: list, api_name: str = "synthesize") -> tuple[str, str]:
+    """POST /gradio_api/call/<api_name> as any HTTP client could; ('complete'|'error', payload)."""
+    base = url.rstrip("/") + f"/gradio_api/call/{api_name}"
     posted = requests.post(base, data=json.dumps({"data": data}, allow_nan=True),
                            headers={"content-type": "application/json"}, timeout=30)
     if posted.status_code != 200:
@@ -60,12 +63,16 @@ anything = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=6,
 )
-valid_numbers = {
-    name: st.floats(min_value=0, max_value=1) if name in ("min_p", "top_p") else
-    st.floats(min_value=1, max_value=2) if name == "repetition_penalty" else
-    st.integers(0, 2**32 - 1) if name == "seed" else st.floats(min_value=0, max_value=2)
-    for name in defaults()
-}
+
+
+def valid_value(parameter: Parameter) -> st.SearchStrategy:
+    """Any value the model's table allows, drawn from the table itself."""
+    if parameter.boolean:
+        return st.booleans()
+    if parameter.integer:
+        return st.integers(int(parameter.minimum), int(parameter.maximum))
+    return st.floats(min_value=parameter.minimum, max_value=parameter.maximum)
+
 file_data = st.one_of(
     st.fixed_dictionaries({"path": st.sampled_from(["/etc/passwd", "../../app.py", "x.wav"]),
                            "meta": st.just({"_type": "gradio.FileData"})}),
@@ -82,24 +89,26 @@ corrupt_values = {
     ),
     "random_seed": anything,
     "api_key": anything,
-    **{name: anything for name in defaults()},
 }
 
 
 @st.composite
-def synthesize_arguments(draw) -> list:
-    """Valid arguments with zero to three fields corrupted, so both paths are exercised."""
+def synthesize_arguments(draw) -> tuple[Model, list]:
+    """A model, and valid arguments for it with zero to three fields corrupted, so both paths
+    are exercised."""
+    model = draw(st.sampled_from(MODELS))
     arguments = {
         "text": draw(st.text(min_size=1, max_size=300)),
         "reference_audio": None,
         "reference_audio_url": draw(st.sampled_from(["", "https://example.com/voice.mp3"])),
         "random_seed": draw(st.booleans()),
         "api_key": draw(st.sampled_from(["", TEST_KEY])),
-        **{name: draw(valid) for name, valid in valid_numbers.items()},
+        **{p.name: draw(valid_value(p)) for p in model.parameters},
     }
-    for name in draw(st.sets(st.sampled_from(ARGUMENT_NAMES), max_size=3)):
-        arguments[name] = draw(corrupt_values[name])
-    return [arguments[name] for name in ARGUMENT_NAMES]
+    names = argument_names(model)
+    for name in draw(st.sets(st.sampled_from(names), max_size=3)):
+        arguments[name] = draw(corrupt_values.get(name, anything))
+    return model, [arguments[name] for name in names]
 
 
 @pytest.fixture
@@ -108,14 +117,19 @@ def fuzz_app(launch_app, settings):
 
 
 @hypothesis_settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-@given(arguments=synthesize_arguments())
-def test_fuzzed_api_calls_never_send_anything_invalid_and_never_break_the_app(fuzz_app, contract_server, arguments):
+@given(model_and_arguments=synthesize_arguments())
+def test_fuzzed_api_calls_never_send_anything_invalid_and_never_break_the_app(
+    fuzz_app, contract_server, model_and_arguments
+):
+    model, arguments = model_and_arguments
     before = len(contract_server.state.synthesis_requests())
-    event, payload = call_raw(fuzz_app.url, arguments)
+    event, payload = call_raw(fuzz_app.url, arguments, model.api_name)
     assert event in ("complete", "error", "rejected"), (event, payload)
     sent = contract_server.state.synthesis_requests()[before:]
     for request in sent:
-        assert validate(request.body) is None, request.body  # nothing invalid reached the backend
+        assert request.path == f"/v1/{model.endpoint}"
+        # Nothing invalid reached the backend, by the model's own contract.
+        assert validate(request.body, CONTRACTS[request.path]) is None, request.body
     if sent:  # a call is made only for text: a string with something visible in it
         text = arguments[0]
         assert isinstance(text, str), arguments
@@ -168,7 +182,7 @@ def test_two_visitors_keys_never_cross(launch_app, settings, contract_server):
 
     def visit(index: int) -> None:
         key = "key-of-ada" if index % 2 else "key-of-bob"
-        visitors[key].predict(f"Visitor {key} says line {index}.", None, "", *defaults().values(),
+        visitors[key].predict(f"Visitor {key} says line {index}.", None, "", *CHATTERBOX.defaults().values(),
                               False, key, api_name="/synthesize")
 
     with ThreadPoolExecutor(8) as pool:
@@ -251,9 +265,10 @@ def test_text_is_cleaned_and_unicode_survives(app, contract_server, text, sent):
 
 
 def test_a_lone_surrogate_from_a_raw_http_caller_is_stripped(app, contract_server):
-    arguments = dict(zip(ARGUMENT_NAMES, [None] * len(ARGUMENT_NAMES)))
-    arguments.update(defaults(), text="Broken \ud800pair.", reference_audio_url="", random_seed=False, api_key="")
-    event, _ = call_raw(app.url, [arguments[name] for name in ARGUMENT_NAMES])
+    names = argument_names(CHATTERBOX)
+    arguments = dict(zip(names, [None] * len(names)))
+    arguments.update(CHATTERBOX.defaults(), text="Broken \ud800pair.", reference_audio_url="", random_seed=False, api_key="")
+    event, _ = call_raw(app.url, [arguments[name] for name in names])
     assert event == "complete"
     assert contract_server.state.synthesis_requests()[0].body["text"] == "Broken pair."
 
@@ -262,9 +277,21 @@ def test_the_fuzz_reaches_the_backend_with_valid_calls(fuzz_app, contract_server
     """The fuzz above means something only if valid calls get through; check its generator."""
     from hypothesis import find
 
-    valid = find(synthesize_arguments(), lambda a: isinstance(a[0], str) and a[0].strip() and a[3] == 0.5)
-    event, _ = call_raw(fuzz_app.url, valid)
-    assert event == "complete" and len(contract_server.state.synthesis_requests()) == 1
+    for number, model in enumerate(MODELS, start=1):
+        def usable(drawn: tuple[Model, list], model: Model = model) -> bool:
+            arguments = dict(zip(argument_names(drawn[0]), drawn[1]))
+            try:
+                model.validate({p.name: arguments[p.name] for p in model.parameters})
+            except (InvalidInput, KeyError):
+                return False
+            return (drawn[0] == model and isinstance(arguments["text"], str)
+                    and arguments["text"].strip().isalpha() and arguments["reference_audio"] is None
+                    and arguments["reference_audio_url"] == "https://example.com/voice.mp3"
+                    and arguments["random_seed"] is False and arguments["api_key"] in ("", TEST_KEY))
+
+        drawn_model, valid = find(synthesize_arguments(), usable)
+        event, _ = call_raw(fuzz_app.url, valid, drawn_model.api_name)
+        assert event == "complete" and len(contract_server.state.synthesis_requests()) == number
 
 
 def test_a_forged_forwarded_for_header_does_not_escape_the_visitor_limit(launch_app, settings, contract_server, monkeypatch):
@@ -277,7 +304,7 @@ def test_a_forged_forwarded_for_header_does_not_escape_the_visitor_limit(launch_
     for number in range(3):
         client = Client(app.url, verbose=False, analytics_enabled=False, headers={"X-Forwarded-For": f"203.0.113.{number}"})
         try:
-            client.predict(f"Forged line {number}.", None, "", *defaults().values(), False, "",
+            client.predict(f"Forged line {number}.", None, "", *CHATTERBOX.defaults().values(), False, "",
                            api_name="/synthesize")
             outcomes.append("ok")
         except AppError as error:

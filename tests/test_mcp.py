@@ -1,5 +1,5 @@
 """The app as an MCP server: a real MCP client (the `mcp` package, streamable HTTP) lists its
-one tool and calls it against the loopback contract server."""
+tools, one per model, and calls them against the loopback contract server."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import soundfile as sf
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from components.parameters import PARAMETERS, defaults
+from components.models import CHATTERBOX, CHATTERBOX_TURBO, MODELS
+from components.parameters import format_value
 from tests.conftest import TEST_KEY
 
 VISITOR_KEY = "mcp-visitor-key"
@@ -39,34 +40,39 @@ def with_session(app, work, headers: dict[str, str] | None = None):
     return asyncio.run(_session_do(mcp_url(app), headers or {}, work))
 
 
-def only_tool(app):
+def listed_tools(app) -> dict:
     async def work(session):
         return (await session.list_tools()).tools
 
-    tools = with_session(app, work)
-    assert [tool.name for tool in tools] == ["synthesize"], "UI-only events must not be tools"
-    return tools[0]
+    tools = {tool.name: tool for tool in with_session(app, work)}
+    assert sorted(tools) == sorted(m.api_name for m in MODELS), "UI-only events must not be tools"
+    return tools
 
 
-def test_the_one_tool_is_described_from_the_parameter_table(app):
-    tool = only_tool(app)
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
+def test_each_models_tool_is_described_from_its_parameter_table(app, model):
+    tool = listed_tools(app)[model.api_name]
     properties = tool.inputSchema["properties"]
-    assert "X-Segmind-Key" in tool.description
-    for parameter in PARAMETERS:
+    assert "X-Segmind-Key" in tool.description and model.label in tool.description
+    assert list(properties)[:3] == ["text", "reference_audio", "reference_audio_url"]
+    assert list(properties)[3 : 3 + len(model.parameters)] == [p.name for p in model.parameters]
+    for parameter in model.parameters:
         description = properties[parameter.name]["description"]
         assert parameter.description in description
-        low, high, default = (
-            str(int(value)) if parameter.integer else f"{value:g}"
-            for value in (parameter.minimum, parameter.maximum, parameter.default)
-        )
-        assert f"from {low} to {high}" in description and f"default {default}" in description
+        assert f"default {format_value(parameter.default)}" in description
+        if not parameter.boolean:
+            low, high = format_value(parameter.minimum), format_value(parameter.maximum)
+            assert f"from {low} to {high}" in description
     assert "x_segmind_key" not in properties and "request" not in properties
     assert tool.inputSchema.get("required", []) == [], "every argument but text has a default"
+    if model.tags:
+        assert all(tag in tool.description for tag in model.tags)
 
 
-def call_synthesize(app, arguments: dict, headers: dict[str, str] | None = None, progress=None):
+def call_synthesize(app, arguments: dict, headers: dict[str, str] | None = None, progress=None,
+                    tool: str = "synthesize"):
     async def work(session):
-        return await session.call_tool("synthesize", arguments, progress_callback=progress)
+        return await session.call_tool(tool, arguments, progress_callback=progress)
 
     return with_session(app, work, headers)
 
@@ -106,7 +112,7 @@ def test_an_agent_calls_synthesize_with_its_key_in_a_header(
     assert not result.isError, result.content
     (request,) = contract_server.state.synthesis_requests()
     assert request.headers["x-api-key"] == VISITOR_KEY
-    assert request.body == {"text": TEXT, **defaults(), "temperature": 0.6, "seed": 7}
+    assert request.body == {"text": TEXT, **CHATTERBOX.defaults(), "temperature": 0.6, "seed": 7}
 
     url = audio_url_in(result)
     assert url.endswith("chatterbox_an-agent-asked-for-this-line_seed7_custom.wav")
@@ -136,3 +142,34 @@ def test_without_a_usable_key_the_agent_is_told_how_to_give_one(
     message = " ".join(item.text for item in result.content if item.type == "text")
     assert "key" in message.lower()
     assert TEST_KEY not in message and (not header_key or header_key not in message)
+
+
+def test_an_agent_calls_turbo_with_a_voice_url_and_a_sound_tag(app, contract_server):
+    voice = contract_server.url.rsplit("/v1", 1)[0] + "/voice.wav"
+    text = "Well, that was unexpected [laugh] but fine."
+    result = call_synthesize(
+        app, {"text": text, "reference_audio_url": voice, "top_k": 40, "norm_loudness": False},
+        tool=CHATTERBOX_TURBO.api_name,
+    )
+    assert not result.isError, result.content
+    (request,) = contract_server.state.synthesis_requests()
+    assert request.path == "/v1/chatterbox-turbo-tts"
+    assert request.body == {"text": text, "reference_audio": voice,
+                            **CHATTERBOX_TURBO.defaults(), "top_k": 40, "norm_loudness": False}
+    assert "chatterbox-turbo_well-that-was-unexpected" in audio_url_in(result)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [({}, "needs a reference voice"), ({"top_k": 2.5}, "top_k"), ({"norm_loudness": 1}, "boolean"),
+     ({"exaggeration": 0.5}, "exaggeration")],
+)
+def test_turbo_refuses_bad_arguments_as_tool_errors_without_a_call(app, contract_server, arguments, named):
+    """(The MCP layer checks types against the tool's schema first: a 1 for a boolean is refused
+    there, as "1 is not of type 'boolean'".)"""
+    voice = {"reference_audio_url": "https://example.com/voice.wav"} if arguments else {}
+    result = call_synthesize(app, {"text": TEXT, **voice, **arguments}, tool=CHATTERBOX_TURBO.api_name)
+    assert result.isError
+    message = " ".join(item.text for item in result.content if item.type == "text")
+    assert named in message
+    assert contract_server.state.requests == []

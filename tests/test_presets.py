@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from components.parameters import SLIDER_PARAMETERS, defaults
+from components.models import CHATTERBOX, CHATTERBOX_TURBO, MODELS
 from components.presets import PresetError, load_presets
 
-SLIDERS = {p.name for p in SLIDER_PARAMETERS}
+SLIDERS = {p.name for p in CHATTERBOX.tunable}
 
 
-def test_shipped_presets_in_button_order():
-    assert [p.name for p in load_presets()] == ["neutral", "default", "theatrical"]
+def defaults():
+    return CHATTERBOX.defaults()
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.name)
+def test_shipped_presets_in_button_order(model):
+    presets = load_presets(model)
+    assert [p.name for p in presets] == ["neutral", "default", "theatrical"]
+    assert all(set(p.values) == {q.name for q in model.tunable} for p in presets)
+    assert all(p.description for p in presets)
+
+
+def test_turbo_presets_follow_its_page_resembles_demo_and_the_tips():
+    presets = {p.name: p.values for p in load_presets(CHATTERBOX_TURBO)}
+    # "default" is Turbo's own API table, which differs from the original model's.
+    tunable = {p.name for p in CHATTERBOX_TURBO.tunable}
+    assert presets["default"] == {k: v for k, v in CHATTERBOX_TURBO.defaults().items() if k in tunable}
+    assert 0.2 <= presets["neutral"]["temperature"] <= 0.5
+    assert 0.7 <= presets["neutral"]["top_p"] <= 0.9
+    assert 1.0 <= presets["theatrical"]["temperature"] <= 1.5
+    # Resemble's Turbo demo: top_p 0.95, top_k 1000, repetition_penalty 1.2.
+    assert (presets["theatrical"]["top_p"], presets["theatrical"]["top_k"]) == (0.95, 1000)
+    assert all(isinstance(values["top_k"], int) for values in presets.values())
+    assert all(values["norm_loudness"] is True for values in presets.values())
 
 
 def test_presets_follow_the_model_pages_prompt_tips():
-    presets = {p.name: p.values for p in load_presets()}
+    presets = {p.name: p.values for p in load_presets(CHATTERBOX)}
     neutral, theatrical = presets["neutral"], presets["theatrical"]
     assert 0 <= neutral["exaggeration"] <= 0.5
     assert 0.2 <= neutral["temperature"] <= 0.5
@@ -38,9 +61,11 @@ def good_values():
 
 
 def test_adding_a_file_adds_a_preset(tmp_path):
-    write(tmp_path, "a.json", {"values": good_values()})
-    write(tmp_path, "whisper.json", {"label": "Whisper", "values": good_values()})
-    assert [p.label for p in load_presets(tmp_path)] == ["A", "Whisper"]
+    folder = tmp_path / CHATTERBOX.name
+    folder.mkdir()
+    write(folder, "a.json", {"values": good_values()})
+    write(folder, "whisper.json", {"label": "Whisper", "values": good_values()})
+    assert [p.label for p in load_presets(CHATTERBOX, tmp_path)] == ["A", "Whisper"]
 
 
 @pytest.mark.parametrize(
@@ -59,21 +84,34 @@ def test_a_bad_preset_names_the_file_and_the_field(tmp_path, document, field):
     write(tmp_path, "good.json", {"values": good_values()})
     write(tmp_path, "broken.json", document)
     with pytest.raises(PresetError) as refused:
-        load_presets(tmp_path)
+        load_presets(replace(CHATTERBOX, presets_dir=tmp_path))
     assert "broken.json" in str(refused.value) and field in str(refused.value)
 
 
 def test_invalid_json_names_the_file(tmp_path):
     (tmp_path / "oops.json").write_text("{not json")
     with pytest.raises(PresetError, match="oops.json"):
-        load_presets(tmp_path)
+        load_presets(replace(CHATTERBOX, presets_dir=tmp_path))
 
 
 def test_a_bad_preset_stops_app_start_up(tmp_path, settings):
-    from dataclasses import replace
-
     from app import build_demo
 
-    write(tmp_path, "loud.json", {"values": {**good_values(), "exaggeration": 3}})
+    (tmp_path / CHATTERBOX.name).mkdir()
+    (tmp_path / CHATTERBOX_TURBO.name).mkdir()
+    write(tmp_path / CHATTERBOX.name, "loud.json", {"values": {**good_values(), "exaggeration": 3}})
     with pytest.raises(PresetError, match="loud.json: field 'exaggeration'"):
         build_demo(replace(settings, presets_dir=str(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"top_k": 500.5}, "'top_k'"), ({"norm_loudness": 1}, "'norm_loudness'"),
+     ({"exaggeration": 0.5}, "'exaggeration'"), ({"temperature": 0.01}, "'temperature'")],
+)
+def test_a_bad_turbo_preset_is_checked_against_turbos_own_table(tmp_path, change, field):
+    values = {p.name: p.default for p in CHATTERBOX_TURBO.tunable}
+    write(tmp_path, "broken.json", {"values": {**values, **change}})
+    with pytest.raises(PresetError) as refused:
+        load_presets(replace(CHATTERBOX_TURBO, presets_dir=tmp_path))
+    assert "broken.json" in str(refused.value) and field in str(refused.value)

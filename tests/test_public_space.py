@@ -21,11 +21,11 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from components.errors import ChatterboxError, LimitReached
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from components.playground import Playground
 from components.synthesis import Voice
 from tests.conftest import TEST_KEY
-from tests.test_hardening import ARGUMENT_NAMES, call_raw
+from tests.test_hardening import argument_names, call_raw
 
 
 def base(app) -> str:
@@ -37,12 +37,12 @@ def raw_arguments(**overrides: object) -> list:
         "text": "A line to speak.",
         "reference_audio": None,
         "reference_audio_url": "",
-        **defaults(),
+        **CHATTERBOX.defaults(),
         "random_seed": False,
         "api_key": "",
         **overrides,
     }
-    return [arguments[name] for name in ARGUMENT_NAMES]
+    return [arguments[name] for name in argument_names(CHATTERBOX)]
 
 
 def refused(app, contract_server, **overrides: object) -> str:
@@ -168,9 +168,9 @@ def test_run_history_is_off_so_the_browser_keeps_no_inputs(app):
 
 def test_the_hourly_reservation_is_refunded_when_the_daily_budget_refuses(settings, contract_server):
     playground = Playground(replace(settings, visitor_calls_per_hour=10, daily_call_budget=1))
-    list(playground.generate("First line.", defaults(), Voice(), "", "visitor"))
+    list(playground.generate(CHATTERBOX, "First line.", CHATTERBOX.defaults(), Voice(), "", "visitor"))
     with pytest.raises(LimitReached, match="daily budget"):
-        list(playground.generate("Second line.", defaults(), Voice(), "", "visitor"))
+        list(playground.generate(CHATTERBOX, "Second line.", CHATTERBOX.defaults(), Voice(), "", "visitor"))
     assert playground.visitor_calls_this_hour("visitor") == 1
 
 
@@ -180,7 +180,7 @@ def test_calls_never_made_are_refunded(settings, contract_server):
     assert len(playground.synthesizer.plan(text)) >= 4
     contract_server.state.script.append("status:400")  # the first call fails, at once
     with pytest.raises(Exception, match="Part 1 of"):
-        list(playground.generate(text, defaults(), Voice(), "", "visitor"))
+        list(playground.generate(CHATTERBOX, text, CHATTERBOX.defaults(), Voice(), "", "visitor"))
     # The call that failed, and at most the one a worker had already started, were made; the
     # rest were reserved, never sent, and given back.
     deadline = time.monotonic() + 10
@@ -206,7 +206,7 @@ def test_a_200_cut_mid_body_is_counted_once_and_never_retried(settings, contract
     for number in range(3):
         contract_server.state.script.append("truncate")
         try:
-            list(playground.generate(f"Cut line {number}.", defaults(), Voice(), "", "visitor"))
+            list(playground.generate(CHATTERBOX, f"Cut line {number}.", CHATTERBOX.defaults(), Voice(), "", "visitor"))
             outcomes.append("ok")
         except LimitReached:
             outcomes.append("limited")

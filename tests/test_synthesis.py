@@ -10,7 +10,7 @@ import pytest
 
 from components.cache import AudioCache
 from components.errors import BadRequestError
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from components.segmind_client import SegmindClient
 from components.synthesis import (
     OUTPUT_SAMPLE_RATE,
@@ -60,7 +60,7 @@ def synthesizer(settings, cache=None, concurrency=8, max_retries=3) -> Synthesiz
 
 
 def take_request(text: str) -> TakeRequest:
-    return TakeRequest.build(text, defaults(), Voice(), max_chars=10_000)
+    return TakeRequest.build(CHATTERBOX, text, CHATTERBOX.defaults(), Voice(), max_chars=10_000)
 
 
 def run(synth: Synthesizer, text: str) -> tuple[list[ChunkAudio], Take, list[float]]:
@@ -141,7 +141,7 @@ def test_every_chunk_shares_voice_parameters_and_seed(settings, contract_server)
     run(synthesizer(settings), passage(12))
     bodies = [r.body for r in contract_server.state.synthesis_requests()]
     assert len(bodies) > 2
-    assert all({k: v for k, v in b.items() if k != "text"} == defaults() for b in bodies)
+    assert all({k: v for k, v in b.items() if k != "text"} == CHATTERBOX.defaults() for b in bodies)
 
 
 def test_a_line_repeated_in_one_take_is_paid_once(settings, contract_server):

@@ -6,12 +6,13 @@ from dataclasses import replace
 
 import pytest
 
-from components.audio import decode_audio
 import math
+
+from components.audio import decode_audio
 
 from components.cache import cache_key
 from components.history import TakeRecord, matching_preset
-from components.parameters import defaults
+from components.models import CHATTERBOX
 from components.playground import FinishedTake, Playground
 from components.synthesis import Voice
 from tests.test_audio import encoded, tone
@@ -20,7 +21,7 @@ TEXT = "The same line, played again and again in a demo."
 
 
 def finish(playground: Playground, text: str = TEXT, voice: Voice = Voice(), **parameters) -> FinishedTake:
-    *_, finished = playground.generate(text, {**defaults(), **parameters}, voice, "", "visitor")
+    *_, finished = playground.generate(CHATTERBOX, text, {**CHATTERBOX.defaults(), **parameters}, voice, "", "visitor")
     assert isinstance(finished, FinishedTake)
     return finished
 
@@ -39,8 +40,8 @@ def test_a_repeated_take_makes_no_backend_call(settings, contract_server):
 def test_a_take_wholly_from_the_cache_is_not_streamed(settings, contract_server):
     playground = Playground(settings)
     text = " ".join(f"Sentence {i} makes this passage long enough to need chunks." for i in range(12))
-    first = list(playground.generate(text, defaults(), Voice(), "", "visitor"))
-    again = list(playground.generate(text, defaults(), Voice(), "", "visitor"))
+    first = list(playground.generate(CHATTERBOX, text, CHATTERBOX.defaults(), Voice(), "", "visitor"))
+    again = list(playground.generate(CHATTERBOX, text, CHATTERBOX.defaults(), Voice(), "", "visitor"))
     assert len(first) > 2  # chunks streamed while they were being paid for
     assert len(again) == 1 and isinstance(again[0], FinishedTake)
     assert again[0].take.calls_made == 0
@@ -48,7 +49,7 @@ def test_a_take_wholly_from_the_cache_is_not_streamed(settings, contract_server)
 
 @pytest.mark.parametrize(
     "change",
-    [{"text": TEXT + "!"}, *({name: "next"} for name in defaults()), {"voice": "url"}, {"voice": "bytes"}],
+    [{"text": TEXT + "!"}, *({name: "next"} for name in CHATTERBOX.defaults()), {"voice": "url"}, {"voice": "bytes"}],
 )
 def test_any_change_misses_the_cache(settings, contract_server, tmp_path, change):
     playground = Playground(settings)
@@ -151,7 +152,7 @@ def test_records_from_the_browser_are_validated(settings, contract_server):
     [
         ("text", "Another line entirely."),
         ("take_id", "0" * 64),
-        ("parameters", {**defaults(), "temperature": 0.9}),
+        ("parameters", {**CHATTERBOX.defaults(), "temperature": 0.9}),
         ("voice_url", "https://example.com/v.mp3"),
         ("created", math.nan),
         ("created", math.inf),
@@ -160,7 +161,10 @@ def test_records_from_the_browser_are_validated(settings, contract_server):
         ("seconds", 1e308 * 10),
         ("signature", ""),
         ("signature", "f" * 64),
-        ("parameters", {**defaults(), "seed": 10**400}),
+        ("parameters", {**CHATTERBOX.defaults(), "seed": 10**400}),
+        ("model", "chatterbox-turbo"),  # another model's name: the signature no longer holds
+        ("model", "no-such-model"),
+        ("model", 7),
     ],
 )
 def test_a_record_changed_in_any_field_is_dropped(settings, contract_server, field, forged):
@@ -209,13 +213,40 @@ def test_the_list_is_capped_and_a_replay_moves_up_instead_of_repeating(settings,
 
 
 def test_matching_preset_names_the_preset_or_custom(settings):
-    presets = Playground(settings).presets
+    presets = Playground(settings).presets[CHATTERBOX.name]
     neutral = next(p for p in presets if p.name == "neutral")
-    assert matching_preset({**defaults(), **neutral.values}, presets) == "Neutral"
-    assert matching_preset({**defaults(), "temperature": 0.81}, presets) == "custom"
+    assert matching_preset({**CHATTERBOX.defaults(), **neutral.values}, presets, CHATTERBOX) == "Neutral"
+    assert matching_preset({**CHATTERBOX.defaults(), "temperature": 0.81}, presets, CHATTERBOX) == "custom"
 
 
 def test_record_label_says_what_the_take_is(settings, contract_server):
     record: TakeRecord = finish(Playground(settings)).record
     label = record.label(3)
     assert label.startswith("#3 · ") and "Default" in label and "seed 42" in label and " s" in label
+
+
+def test_a_record_signed_before_models_existed_is_still_a_chatterbox_take(settings, contract_server):
+    """Records saved by the previous version name no model; theirs were Chatterbox takes."""
+    playground = Playground(settings)
+    stored = playground.takes.append_record([], finish(playground).record)
+    legacy = {k: v for k, v in stored[0].items() if k != "model"}
+    (record,) = playground.takes.load_records([legacy])
+    assert record.model == CHATTERBOX.name
+
+
+def test_a_turbo_record_carries_its_model_into_the_label_and_the_signature(settings, contract_server):
+    from components.models import CHATTERBOX_TURBO
+
+    playground = Playground(settings)
+    *_, finished = playground.generate(
+        CHATTERBOX_TURBO, "A Turbo line [laugh].", CHATTERBOX_TURBO.defaults(),
+        Voice.from_url("https://example.com/voice.wav"), "", "visitor",
+    )
+    record = finished.record
+    assert record.model == CHATTERBOX_TURBO.name and record.preset == "Default"
+    assert "Turbo" in record.label(1)
+    stored = playground.takes.append_record([], record)
+    assert playground.takes.load_records(stored) == [record]
+    # Claiming it was a Chatterbox take (or dropping the model) breaks the signature.
+    assert playground.takes.load_records([{**stored[0], "model": CHATTERBOX.name}]) == []
+    assert playground.takes.load_records([{k: v for k, v in stored[0].items() if k != "model"}]) == []
