@@ -10,7 +10,7 @@ from components import gradio_fixes
 from components.models import MODELS, Model
 from components.playground import Playground
 from components.settings import Settings
-from components.ui import build_ui
+from components.page import build_ui
 
 THEME = gr.themes.Soft(primary_hue="orange")
 # The page, its REST API and, at /gradio_api/mcp/, an MCP server with one tool per model.

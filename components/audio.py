@@ -219,16 +219,28 @@ def prepare_reference(
     )
 
 
-def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Cut leading and trailing silence down to KEEP_SILENCE_SECONDS, so joins sound natural."""
+def trim_silence(
+    samples: np.ndarray,
+    sample_rate: int,
+    keep_before: float = KEEP_SILENCE_SECONDS,
+    keep_after: float = KEEP_SILENCE_SECONDS,
+) -> np.ndarray:
+    """The sound between its first and last loud sample, with exactly `keep_before` and
+    `keep_after` seconds of quiet around it (its own, padded with zeros where it had less), so
+    joins sound natural and a pause written in the text lasts exactly as long as it says."""
     if len(samples) == 0:
         return samples
     threshold = 10 ** (SILENCE_DB / 20) * max(float(np.max(np.abs(samples))), 1e-9)
     loud = np.flatnonzero(np.abs(samples) > threshold)
     if len(loud) == 0:
         return samples[:0]
-    keep = int(KEEP_SILENCE_SECONDS * sample_rate)
-    return samples[max(0, loud[0] - keep) : loud[-1] + 1 + keep]
+    before, after = round(keep_before * sample_rate), round(keep_after * sample_rate)
+    start, end = loud[0] - before, loud[-1] + 1 + after
+    kept = samples[max(0, start) : end]
+    missing_before, missing_after = max(0, -start), max(0, end - len(samples))
+    if missing_before or missing_after:
+        kept = np.pad(kept, (missing_before, missing_after))
+    return kept
 
 
 def fade_edges(samples: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -147,6 +147,14 @@ class AudioCache:
     def _path(self, key: str) -> Path:
         return self._directory / f"{key}{_SUFFIX}"
 
+    def discard(self, key: str) -> None:
+        """Delete the entry under `key`, if there is one."""
+        _check_key(key)
+        with self._lock:
+            self._unwritten_total -= len(self._unwritten.pop(key, b""))
+            self._forget(key)
+            _unlink(self._path(key))
+
     def _forget(self, key: str) -> None:
         """Drop `key` from the index (not from disk). Caller holds the lock."""
         entry = self._index.pop(key, None)

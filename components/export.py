@@ -153,10 +153,16 @@ def _slug(text: str, max_words: int | None = None) -> str:
 
 
 def export_filename(
-    text: str, seed: int, preset: str | None, fmt: str, model: str = "chatterbox"
+    text: str,
+    seed: int,
+    preset: str | None,
+    fmt: str,
+    model: str = "chatterbox",
+    speed: float = 1.0,
 ) -> str:
-    """`<model>_<first words of text>_seed<seed>[_<preset>].<ext>`, safe as a bare file name:
-    `chatterbox_hello_there_seed42_default.wav`, `chatterbox-turbo_…` for Turbo.
+    """`<model>_<first words of text>_seed<seed>[_<preset>][_<speed>x].<ext>`, safe as a bare
+    file name: `chatterbox_hello_there_seed42_default.wav`, `chatterbox-turbo_…` for Turbo,
+    `…_default_1-5x.wav` for a take played at 1.5×.
 
     Only ASCII letters, digits, '-', '_' and one '.' appear, so the name never holds a path
     separator or a leading dot, whatever the text or preset contain.
@@ -166,4 +172,6 @@ def export_filename(
     preset_slug = _slug(preset) if preset else ""
     if preset_slug:
         parts.append(preset_slug)
+    if speed != 1.0:
+        parts.append(f"{speed:g}".replace(".", "-") + "x")
     return "_".join(parts) + "." + extension

@@ -12,19 +12,46 @@ import hashlib
 import json
 import math
 import re
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from components.cache import AudioCache
+from components.errors import InvalidInput
 from components.models import CHATTERBOX, Model
+from components.speed import DEFAULT_SPEED, validate_speed
 from components.presets import Preset
 from components.signing import Signer
 
 MAX_TAKES = 50
 _ID = re.compile(r"[0-9a-f]{64}")
 _RECORD = "take record"
+
+
+# Fields added after records were first signed: at these values they are left out of the
+# signed content, so a record saved before they existed stays valid (and means them).
+_UNSIGNED_DEFAULTS = {"model": CHATTERBOX.name, "speed": DEFAULT_SPEED}
+
+
+@dataclass(frozen=True)
+class Captions:
+    """A take's captions, as the two files people use."""
+
+    webvtt: str
+    srt: str
+
+    def to_json(self) -> bytes:
+        return json.dumps({"webvtt": self.webvtt, "srt": self.srt}).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Captions | None:
+        try:
+            document = json.loads(data)
+            return cls(str(document["webvtt"]), str(document["srt"]))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 @dataclass(frozen=True)
@@ -39,15 +66,18 @@ class TakeRecord:
     voice_id: str  # keyed hash naming an uploaded voice in the cache, "" otherwise
     seconds: float
     model: str = CHATTERBOX.name
+    speed: float = DEFAULT_SPEED  # played at, pitch kept; not part of the backend's request
     signature: str = ""  # the server's HMAC over every other field
 
     def label(self, number: int) -> str:
         excerpt = self.text if len(self.text) <= 40 else self.text[:39] + "…"
-        when = time.strftime("%H:%M:%S", time.localtime(self.created))
+        # UTC, and said so: the server's own clock and zone mean nothing to a visitor.
+        when = time.strftime("%H:%M UTC", time.gmtime(self.created))
         turbo = " · Turbo" if self.model != CHATTERBOX.name else ""
+        speed = f" · {self.speed:g}×" if self.speed != DEFAULT_SPEED else ""
         return (
             f"#{number} · {when} · “{excerpt}”{turbo} · {self.preset} · "
-            f"seed {self.parameters['seed']} · {self.seconds:.1f} s"
+            f"seed {self.parameters['seed']}{speed} · {self.seconds:.1f} s"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -61,18 +91,18 @@ class TakeRecord:
             for f in fields(self)
             if f.name != "signature"
         }
-        if self.model == CHATTERBOX.name:
-            # Records signed before there was a second model name none; theirs stay valid.
-            del content["model"]
+        for name, default in _UNSIGNED_DEFAULTS.items():
+            if getattr(self, name) == default:
+                del content[name]
         return json.dumps(content, sort_keys=True, ensure_ascii=True).encode("ascii")
 
     @classmethod
     def from_json(cls, data: Any, models: Mapping[str, Model]) -> TakeRecord | None:
         """A record of the right shape, or None; its signature is checked by TakeStore."""
         names = {f.name for f in fields(cls)}
-        if not isinstance(data, Mapping) or set(data) not in (names, names - {"model"}):
+        if not isinstance(data, Mapping) or not names - set(_UNSIGNED_DEFAULTS) <= set(data) <= names:
             return None
-        data = {"model": CHATTERBOX.name, **data}
+        data = {**_UNSIGNED_DEFAULTS, **data}
         strings = ("take_id", "text", "preset", "voice_label", "voice_url", "voice_id", "signature", "model")
         numbers = ("created", "seconds")
         if not all(isinstance(data[name], str) for name in strings):
@@ -84,9 +114,10 @@ class TakeRecord:
             return None
         try:
             parameters = model.validate(data["parameters"])
-        except (ValueError, TypeError, OverflowError):
+            speed = validate_speed(data["speed"])
+        except (InvalidInput, ValueError, TypeError, OverflowError):
             return None
-        record = cls(**{**data, "parameters": parameters,
+        record = cls(**{**data, "parameters": parameters, "speed": speed,
                         "created": float(data["created"]), "seconds": float(data["seconds"])})
         if not _ID.fullmatch(record.take_id) or (record.voice_id and not _ID.fullmatch(record.voice_id)):
             return None
@@ -127,8 +158,10 @@ class TakeStore:
         self.signer = signer
         self.models = {model.name: model for model in models}
 
-    def save_take(self, chunk_keys: Sequence[str], wav: bytes) -> str:
-        take_id = self.signer.digest("take", json.dumps(list(chunk_keys)).encode("ascii"))
+    def save_take(self, identity: Sequence[Any], wav: bytes) -> str:
+        """Store a take's WAV under an id made from what determines it (its calls' cache keys,
+        its silences, its speed), so the same take made again is stored once."""
+        take_id = self.signer.digest("take", json.dumps(list(identity)).encode("ascii"))
         if self.cache is not None and take_id not in self.cache:  # a replay is stored already
             self.cache.put(take_id, wav)
         return take_id
@@ -138,6 +171,19 @@ class TakeStore:
         if self.cache is None or not _ID.fullmatch(take_id):
             return None
         return self.cache.get(take_id)
+
+    def save_captions(self, take_id: str, captions: Captions) -> None:
+        if self.cache is not None:
+            self.cache.put(self._captions_key(take_id), captions.to_json())
+
+    def load_captions(self, take_id: str) -> Captions | None:
+        if self.cache is None or not _ID.fullmatch(take_id):
+            return None
+        data = self.cache.get(self._captions_key(take_id))
+        return Captions.from_json(data) if data is not None else None
+
+    def _captions_key(self, take_id: str) -> str:
+        return self.signer.digest("captions", take_id.encode("ascii"))
 
     def save_voice(self, wav: bytes) -> str:
         voice_id = self.signer.digest("voice", hashlib.sha256(wav).digest())
@@ -172,3 +218,45 @@ class TakeStore:
         kept = [r for r in self.load_records(stored) if r.take_id != record.take_id]
         records = [*kept, record][-MAX_TAKES:]
         return [r.to_json() for r in records]
+
+    # --- Share links ----------------------------------------------------------------------
+
+    def share(self, record: TakeRecord) -> str | None:
+        """A link id for a take this browser holds (a verified record), or None without a
+        cache. The id is random, so it cannot be guessed from the take; a take has one live
+        link at a time, so making a new one revokes the last. What the link opens holds the
+        text, model, settings, seed and speed, never an uploaded voice or a key."""
+        if self.cache is None or record.take_id not in self.cache:
+            return None
+        share_id = secrets.token_hex(32)
+        shared = replace(record, voice_id="", signature="")
+        if record.voice_id:
+            shared = replace(shared, voice_label="an uploaded voice (not shared)")
+        self.cache.put(share_id, json.dumps(shared.to_json()).encode("utf-8"))
+        previous = self.cache.get(self._link_key(record.take_id))
+        self.cache.put(self._link_key(record.take_id), share_id.encode("ascii"))
+        if previous and _ID.fullmatch(previous.decode("ascii", "replace")):
+            self.cache.discard(previous.decode("ascii"))
+        return share_id
+
+    def shared(self, share_id: Any) -> TakeRecord | None:
+        """The take a link names, signed for whoever opens it; None for an unknown, revoked or
+        expired link (its take evicted from the cache)."""
+        if self.cache is None or not isinstance(share_id, str) or not _ID.fullmatch(share_id):
+            return None
+        data = self.cache.get(share_id)
+        record = None
+        if data is not None:
+            try:
+                record = TakeRecord.from_json(json.loads(data), self.models)
+            except ValueError:
+                record = None
+        if record is None or record.take_id not in self.cache:
+            return None
+        current = self.cache.get(self._link_key(record.take_id))
+        if current != share_id.encode("ascii"):  # a newer link replaced this one
+            return None
+        return self.sign(record)
+
+    def _link_key(self, take_id: str) -> str:
+        return self.signer.digest("share-link", take_id.encode("ascii"))

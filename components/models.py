@@ -146,7 +146,7 @@ CHATTERBOX = Model(
     label="Chatterbox",
     endpoint="chatterbox-tts",
     api_name="synthesize",
-    summary="Resemble AI's expressive 500M-parameter model, with exaggeration and CFG controls",
+    summary="Resemble AI's expressive 500M model, with exaggeration and CFG",
     parameters=(
         Parameter(
             "exaggeration", "Exaggeration", 0, 2, 0.5, 0.05,
@@ -188,7 +188,7 @@ CHATTERBOX_TURBO = Model(
     label="Chatterbox Turbo",
     endpoint="chatterbox-turbo-tts",
     api_name="synthesize_turbo",
-    summary="Resemble AI's faster 350M-parameter distilled model, which performs sound tags",
+    summary="Resemble AI's faster 350M model, which performs sound tags",
     parameters=(
         Parameter(
             "temperature", "Temperature", 0.05, 2, 0.7, 0.05,

@@ -8,22 +8,25 @@ import random
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from components.audio import encode_wav, prepare_reference
+from components.audio import OUTPUT_SAMPLE_RATE, Clip, encode_wav, prepare_reference
+from components.captions import build_cues, scale_cues, to_srt, to_webvtt
 from components.cache import AudioCache
 from components.errors import ChatterboxError, InvalidInput, LocalFailure, MissingAPIKey
-from components.history import TakeRecord, TakeStore, matching_preset
+from components.history import Captions, TakeRecord, TakeStore, matching_preset
 from components.limits import DailyCallBudget, LimitStore, VisitorRateLimit
 from components.models import MODELS, SOUND_TAGS, Model, strip_tags
 from components.parameters import SEED_MAX
+from components.pauses import split_pauses, strip_pauses, total_pause_seconds
 from components.presets import Preset, load_presets
 from components.safe_url import validate_reference_url
 from components.segmind_client import SegmindClient
 from components.settings import Settings
 from components.signing import Signer
+from components.speed import DEFAULT_SPEED, SpeedChangeFailed, change_speed, validate_speed
 from components.synthesis import (
     RAW_LENGTH_FACTOR,
     CallMeter,
@@ -42,7 +45,8 @@ class FinishedTake:
     take: Take
     record: TakeRecord
     wav: bytes  # the take as a 16-bit WAV file, encoded once for the cache and the player
-    removed_tags: tuple[str, ...] = ()  # sound tags left out for a model that does not speak them
+    captions: Captions
+    notes: tuple[str, ...] = ()  # what the details line adds: tags left out, a speed not applied
 
 
 @dataclass(frozen=True)
@@ -194,22 +198,28 @@ class Playground:
         if not text.strip():
             return "0 characters"
         spoken, removed = (text, []) if model.tags else strip_tags(text, SOUND_TAGS)
-        calls = len(self.synthesizer.plan(spoken.strip()))
+        try:
+            segments = split_pauses(spoken)
+        except InvalidInput as error:  # a pause tag half typed, or wrong: say which
+            return f"{len(strip_pauses(text, strict=False)):,} characters · {error}"
+        counted = len(strip_pauses(text, strict=False))  # pauses are silence, not characters
+        calls = len(self.synthesizer.plan_parts(segments))
         cost = calls * model.cost_per_call
-        over = (
-            f" — over the {self.settings.max_text_chars:,}-character limit"
-            if len(text) > self.settings.max_text_chars
-            else ""
-        )
-        tags = (
-            f" · {len(removed)} sound tag{'s' * (len(removed) != 1)} left out: only Chatterbox "
-            "Turbo performs them"
-            if removed
-            else ""
-        )
+        notes = []
+        if counted > self.settings.max_text_chars:
+            notes.append(f"over the {self.settings.max_text_chars:,}-character limit")
+        silence = total_pause_seconds(segments)
+        if len(segments) > 1 or silence:
+            notes.append(f"{silence:g} s of pauses")
+        if removed:
+            notes.append(
+                f"{len(removed)} sound tag{'s' * (len(removed) != 1)} left out: only "
+                "Chatterbox Turbo performs them"
+            )
         return (
-            f"{len(text):,} characters · {calls} call{'s' * (calls != 1)} to {model.label} "
-            f"(≤{self.settings.chunk_chars} characters each) · about ${cost:.3f}{over}{tags}"
+            f"{counted:,} characters · {calls} call{'s' * (calls != 1)} to {model.label} "
+            f"(≤{self.settings.chunk_chars} characters each) · about ${cost:.3f}"
+            + "".join(f" · {note}" for note in notes)
         )
 
     def generate(
@@ -222,6 +232,7 @@ class Playground:
         visitor: str,
         *,
         live: bool = True,
+        speed: Any = DEFAULT_SPEED,
     ) -> Iterator[ChunkAudio | FinishedTake]:
         """Validate everything first, then make the take (streaming its chunks with `live`);
         nothing invalid is ever sent.
@@ -242,20 +253,32 @@ class Playground:
             request = TakeRequest.build(
                 model, text, parameters, voice, self.settings.max_text_chars
             )
+            speed = validate_speed(speed)
             api_key, is_owner_key = self.api_key_for(visitor_key)
             line["key"] = "owner" if is_owner_key else "visitor"
-            line["chunks"] = len(self.synthesizer.plan(request.text))
+            line["chunks"] = len(self.synthesizer.plan_parts(request.segments))
             allowance = (
                 OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
             )
             events = self.synthesizer.stream(
                 request, api_key, allowance, live=live, meter=meter, visitor=visitor
             )
+            notes = []
+            if request.removed_tags:
+                notes.append(
+                    f"sound tags left out ({', '.join(request.removed_tags)}): only Chatterbox "
+                    "Turbo performs them"
+                )
             for event in events:
                 if isinstance(event, Take):
+                    event, applied = _at_speed(event, speed)
+                    if applied != speed:
+                        notes.append(f"played at normal speed: {speed:g}× could not be applied")
                     wav = encode_wav(event.clip.samples, event.clip.sample_rate)
-                    record = self._record(event, request, wav)
-                    finished = FinishedTake(event, record, wav, request.removed_tags)
+                    cues = scale_cues(build_cues(event.spans), applied)
+                    captions = Captions(to_webvtt(cues), to_srt(cues))
+                    record = self._record(event, request, wav, applied, captions)
+                    finished = FinishedTake(event, record, wav, captions, tuple(notes))
                     line.update(
                         status="ok",
                         cached=event.from_cache,
@@ -263,7 +286,7 @@ class Playground:
                     )
                     yield finished
                 else:
-                    yield event
+                    yield _chunk_at_speed(event, speed)
         except InvalidInput as error:
             line.update(status="refused", field=error.field)
             raise
@@ -283,11 +306,17 @@ class Playground:
             line["seconds"] = round(time.monotonic() - started, 3)
             log.info(json.dumps(line))
 
-    def _record(self, take: Take, request: TakeRequest, wav: bytes) -> TakeRecord:
-        """Keep a finished take (and its uploaded voice) so it replays and restores for free."""
+    def _record(
+        self, take: Take, request: TakeRequest, wav: bytes, speed: float, captions: Captions
+    ) -> TakeRecord:
+        """Keep a finished take, its captions and its uploaded voice, so it replays and
+        restores for free. The silences and the speed are part of what names it."""
         voice = request.voice
+        identity = [*take.chunk_keys, {"pauses": list(take.pauses), "speed": speed}]
+        take_id = self.takes.save_take(identity, wav)
+        self.takes.save_captions(take_id, captions)
         record = TakeRecord(
-            take_id=self.takes.save_take(take.chunk_keys, wav),
+            take_id=take_id,
             created=time.time(),
             text=request.text,
             parameters=dict(request.parameters),
@@ -299,8 +328,32 @@ class Playground:
             voice_id=self.takes.save_voice(voice.audio) if voice.audio else "",
             seconds=round(take.clip.duration, 2),
             model=request.model.name,
+            speed=speed,
         )
         return self.takes.sign(record)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _at_speed(take: Take, speed: float) -> tuple[Take, float]:
+    """The take played at `speed`, pitch kept, and the speed applied: a take already paid for
+    is never lost to a local failure here; it stays at normal speed, and the page says so."""
+    if speed == DEFAULT_SPEED:
+        return take, speed
+    try:
+        samples = change_speed(take.clip.samples, take.clip.sample_rate, speed)
+    except SpeedChangeFailed as error:
+        log.warning("speed change failed: %s", error.detail)
+        return take, DEFAULT_SPEED
+    return replace(take, clip=Clip(samples, take.clip.sample_rate)), speed
+
+
+def _chunk_at_speed(chunk: ChunkAudio, speed: float) -> ChunkAudio:
+    """A part for Live at the take's speed; at normal speed if that fails (Live is a courtesy)."""
+    if speed == DEFAULT_SPEED:
+        return chunk
+    try:
+        return replace(chunk, samples=change_speed(chunk.samples, OUTPUT_SAMPLE_RATE, speed))
+    except SpeedChangeFailed:
+        return chunk

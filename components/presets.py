@@ -8,6 +8,7 @@ from pathlib import Path
 
 from components.errors import InvalidInput
 from components.models import Model
+from components.parameters import format_value
 _FILE_KEYS = {"label", "order", "description", "values"}
 
 
@@ -70,3 +71,44 @@ def load_presets(model: Model, root: Path | None = None) -> list[Preset]:
     if not presets:
         raise PresetError(f"No preset files in {directory}; at least one *.json is needed.")
     return sorted(presets, key=lambda preset: (preset.order, preset.name))
+
+
+@dataclass(frozen=True)
+class PresetStatus:
+    """Which preset the controls show, for the page: the button to mark, and a line under the
+    buttons that gives the preset's description or names every value that differs."""
+
+    selected: str | None  # the matching preset's name, or None for custom values
+    line: str
+
+
+def preset_status(model: Model, presets: list[Preset], values: dict) -> PresetStatus:
+    """Compare the controls' `values` with `model`'s presets. Custom values are described
+    against the closest preset, naming what differs from it."""
+
+    def differences(preset: Preset) -> list[str]:
+        return [
+            p.name for p in model.tunable
+            if not _same(values.get(p.name), preset.values[p.name])
+        ]
+
+    closest = min(presets, key=lambda preset: len(differences(preset)))
+    changed = differences(closest)
+    if not changed:
+        return PresetStatus(closest.name, f"**{closest.label}** · {closest.description}")
+    shown = ", ".join(
+        f"{name} {format_value(values.get(name))} ({closest.label}: "
+        f"{format_value(closest.values[name])})"
+        for name in changed
+    )
+    count = f"{len(changed)} value{'s' * (len(changed) != 1)}"
+    return PresetStatus(None, f"**Custom** · {count} changed from {closest.label}: {shown}")
+
+
+def _same(value: object, preset_value: object) -> bool:
+    if isinstance(preset_value, bool) or isinstance(value, bool):
+        return value is preset_value
+    try:
+        return abs(float(value) - float(preset_value)) < 1e-9  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False

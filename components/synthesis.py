@@ -12,19 +12,29 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from components.audio import OUTPUT_SAMPLE_RATE, Clip, decode_audio, fade_edges, resample, trim_silence
+from components.audio import (
+    KEEP_SILENCE_SECONDS,
+    OUTPUT_SAMPLE_RATE,
+    Clip,
+    decode_audio,
+    fade_edges,
+    resample,
+    trim_silence,
+)
+from components.captions import Span
 from components.cache import AudioCache, cache_key
 from components.chunking import Chunk, chunk_text
 from components.concurrency import KeyLimiters
 from components.errors import BackendError, ChatterboxError, InvalidInput, NoAudioError
 from components.models import SOUND_TAGS, Model, strip_tags
+from components.pauses import Segment, silence_samples, split_pauses, strip_pauses
 from components.segmind_client import SegmindClient
 
 # Pause after a chunk, by what ended it: a paragraph breathes longer than a sentence.
@@ -83,8 +93,9 @@ def clean_text(text: Any, max_chars: int) -> str:
             "The text has no visible character (only spaces, marks or invisible characters). "
             "Type what Chatterbox should say.",
         )
-    if len(text) > max_chars:
-        raise _too_long(len(text), max_chars)
+    counted = len(strip_pauses(text, strict=False))  # a pause is silence, not characters
+    if counted > max_chars:
+        raise _too_long(counted, max_chars)
     return text
 
 
@@ -111,10 +122,11 @@ class Voice:
 @dataclass(frozen=True)
 class TakeRequest:
     model: Model
-    text: str  # as it is sent: cleaned, and without tags the model would read aloud
+    text: str  # cleaned, without sound tags the model would read aloud; pause tags kept
     parameters: Mapping[str, Any]  # validated, with the seed actually used
     voice: Voice = field(default_factory=Voice)
     removed_tags: tuple[str, ...] = ()
+    segments: tuple[Segment, ...] = ()  # the text split at its pause tags: what is spoken
 
     @classmethod
     def build(
@@ -124,12 +136,17 @@ class TakeRequest:
         removed: list[str] = []
         if not model.tags:
             text, removed = strip_tags(text, SOUND_TAGS)
-            if not text:
+            if removed and not strip_pauses(text, strict=False).strip():
                 raise InvalidInput(
                     "text",
                     f"The text is only sound tags, which {model.label} does not perform. "
                     "Switch to Chatterbox Turbo, or add words to say.",
                 )
+        segments = tuple(split_pauses(text))
+        if not any(segment.text.strip() for segment in segments):
+            raise InvalidInput(
+                "text", "The text is only pauses. Type what Chatterbox should say around them."
+            )
         checked = model.validate(parameters)
         if model.reference_required and voice.payload is None:
             raise InvalidInput(
@@ -137,7 +154,7 @@ class TakeRequest:
                 f"{model.label} needs a reference voice. Upload or record a clip of at least "
                 f"{model.min_reference_seconds:g} s, or paste its URL, then generate again.",
             )
-        return cls(model, text, checked, voice, tuple(removed))
+        return cls(model, text, checked, voice, tuple(removed), segments)
 
     def body(self, text: str) -> dict:
         """The JSON body of the call that speaks `text`."""
@@ -167,15 +184,26 @@ class CallMeter:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One call of a take and the silence after it."""
+
+    chunk: Chunk
+    pause: float  # seconds of silence after it
+    exact: bool = False  # a pause tag: the silence from its sound to the next is exactly `pause`
+    lead: float = 0.0  # the first part only: exact silence before its sound (a leading tag)
+
+
+@dataclass(frozen=True)
 class ChunkAudio:
     """Chunks `index` to `index + parts - 1`, processed and ready to play: their audio, each
-    followed by its pause."""
+    followed by its pause. For one chunk, `speech` is where its sound is, in samples."""
 
     index: int
     total: int
     samples: np.ndarray
     from_cache: bool
     parts: int = 1
+    speech: tuple[int, int] = (0, 0)
 
     @classmethod
     def joined(cls, pieces: list[ChunkAudio]) -> ChunkAudio:
@@ -198,6 +226,8 @@ class Take:
     from_cache: int
     seconds: float
     remaining_credits: str | None
+    spans: tuple[Span, ...] = ()  # where each call's sound is in the take, and what it says
+    pauses: tuple[float, ...] = ()  # the silence after each call, and the silence before the first
 
 
 class ChunkFailed(BackendError):
@@ -231,11 +261,29 @@ class Synthesizer:
         self.key_limiters = key_limiters or KeyLimiters(max_concurrency)
 
     def plan(self, text: str) -> list[Chunk]:
-        """The calls a take makes. Text that fits one call is one call: splitting it would
-        double the cost to start playing a few seconds sooner."""
+        """The calls that speak `text` (no pause tags in it). Text that fits one call is one
+        call: splitting it would double the cost to start playing a few seconds sooner."""
         if len(text.strip()) <= self.chunk_chars:
             return [Chunk(text, 0, len(text), "none")] if text.strip() else []
         return chunk_text(text, self.chunk_chars)
+
+    def plan_parts(self, segments: Sequence[Segment]) -> list[Part]:
+        """The calls of a text split at its pause tags: each segment is planned on its own,
+        and its last call is followed by exactly the pause written after it; a pause before
+        any words is exact silence before the first call's sound."""
+        lead_in, parts = 0.0, []
+        for segment in segments:
+            chunks = self.plan(segment.text)
+            if not chunks:  # a pause before any words
+                lead_in += segment.pause_after
+                continue
+            parts += [Part(chunk, PAUSE_SECONDS[chunk.pause_after]) for chunk in chunks[:-1]]
+            last = chunks[-1]
+            exact = segment.pause_after > 0
+            parts.append(Part(last, segment.pause_after if exact else PAUSE_SECONDS[last.pause_after], exact))
+        if parts and lead_in:
+            parts[0] = replace(parts[0], lead=lead_in)
+        return parts
 
     def chunk_key(self, request: TakeRequest, chunk: Chunk) -> str:
         """The call's cache key: the model's endpoint URL and the body, so two models (or two
@@ -265,7 +313,8 @@ class Synthesizer:
         """
         started = time.monotonic()
         meter = meter or CallMeter()
-        chunks = self.plan(request.text)
+        parts = self.plan_parts(request.segments)
+        chunks = [part.chunk for part in parts]
         total = len(chunks)
         keys = [self.chunk_key(request, chunk) for chunk in chunks]
         # Identical chunks (a repeated line) are one call, and a chunk paid for before is none.
@@ -287,6 +336,8 @@ class Synthesizer:
         ready: dict[int, ChunkAudio] = {}
         next_to_yield = 0
         pieces: list[np.ndarray] = []
+        spans: list[Span] = []
+        offset = 0  # samples of the take so far
 
         def call(key: str) -> tuple[bytes, ChunkAudio, str | None]:
             index = indices_of[key][0]
@@ -297,7 +348,7 @@ class Synthesizer:
                 slots,
                 on_billed=meter.count,
             )
-            piece = self._process(result.audio, chunks, index, from_cache=False)
+            piece = self._process(result.audio, parts, index, from_cache=False)
             # Cached here, in the worker, so a chunk paid for is kept even when the take
             # fails elsewhere or the visitor leaves before it arrives.
             if self.cache is not None:
@@ -309,7 +360,7 @@ class Synthesizer:
                 ready[index] = (
                     first
                     if first is not None and index == first.index
-                    else self._process(audio, chunks, index, from_cache=from_cache)
+                    else self._process(audio, parts, index, from_cache=from_cache)
                 )
 
         may_stream = live and total > 1 and bool(to_call)
@@ -324,8 +375,13 @@ class Synthesizer:
             while next_to_yield < total:
                 batch = []
                 while next_to_yield in ready:
-                    batch.append(ready.pop(next_to_yield))
-                    pieces.append(batch[-1].samples)
+                    piece = ready.pop(next_to_yield)
+                    start, end = piece.speech
+                    spans.append(Span((offset + start) / OUTPUT_SAMPLE_RATE,
+                                      (offset + end) / OUTPUT_SAMPLE_RATE, chunks[next_to_yield].spoken))
+                    batch.append(piece)
+                    pieces.append(piece.samples)
+                    offset += len(piece.samples)
                     next_to_yield += 1
                 if may_stream and batch:
                     if next_to_yield < total:
@@ -364,6 +420,8 @@ class Synthesizer:
             from_cache=sum(len(indices_of[key]) for key in cached),
             seconds=time.monotonic() - started,
             remaining_credits=remaining_credits,
+            spans=tuple(spans),
+            pauses=(parts[0].lead, *(part.pause for part in parts)),
         )
         if tail is not None:
             # After the Take, not before: the take is complete and playable at once, while
@@ -371,15 +429,35 @@ class Synthesizer:
             yield tail
 
     def _process(
-        self, audio: bytes, chunks: list[Chunk], index: int, *, from_cache: bool
+        self, audio: bytes, parts: list[Part], index: int, *, from_cache: bool
     ) -> ChunkAudio:
+        part = parts[index]
         try:
             clip = decode_audio(audio)
         except ValueError as error:
             raise ChunkFailed(
-                chunks[index], index, len(chunks), NoAudioError(f"undecodable audio: {error}")
+                part.chunk, index, len(parts), NoAudioError(f"undecodable audio: {error}")
             ) from None
         samples = resample(clip.samples, clip.sample_rate, OUTPUT_SAMPLE_RATE)
-        samples = fade_edges(trim_silence(samples, OUTPUT_SAMPLE_RATE), OUTPUT_SAMPLE_RATE)
-        pause = np.zeros(int(PAUSE_SECONDS[chunks[index].pause_after] * OUTPUT_SAMPLE_RATE), np.float32)
-        return ChunkAudio(index, len(chunks), np.concatenate([samples, pause]), from_cache)
+        # Around a pause tag, the quiet each side keeps is part of the pause, so that from the
+        # end of one sound to the start of the next is exactly what the tag says.
+        if index:
+            before = _kept_quiet(parts[index - 1])
+        else:  # a leading pause is exact too: its zeros and this quiet add up to it
+            before = min(KEEP_SILENCE_SECONDS, part.lead) if part.lead else KEEP_SILENCE_SECONDS
+        after = _kept_quiet(part)
+        samples = fade_edges(trim_silence(samples, OUTPUT_SAMPLE_RATE, before, after), OUTPUT_SAMPLE_RATE)
+        lead = np.zeros(silence_samples(max(0.0, part.lead - before), OUTPUT_SAMPLE_RATE), np.float32)
+        following = _kept_quiet(part) if index + 1 < len(parts) and part.exact else 0.0
+        pause_seconds = part.pause - after - following if part.exact else part.pause
+        pause = np.zeros(silence_samples(max(0.0, pause_seconds), OUTPUT_SAMPLE_RATE), np.float32)
+        start = len(lead) + round(before * OUTPUT_SAMPLE_RATE)
+        end = len(lead) + len(samples) - round(after * OUTPUT_SAMPLE_RATE)
+        return ChunkAudio(index, len(parts), np.concatenate([lead, samples, pause]), from_cache,
+                          speech=(start, end) if len(samples) else (0, 0))
+
+
+def _kept_quiet(part: Part) -> float:
+    """The quiet kept at the edge of a call's sound next to `part`'s pause: half a written
+    pause at most, so the two edges and the zeros between add up to the pause exactly."""
+    return min(KEEP_SILENCE_SECONDS, part.pause / 2) if part.exact else KEEP_SILENCE_SECONDS

@@ -155,9 +155,9 @@ BURST_THRESHOLD = 0.02
 PITCH_TOLERANCE_HZ = 8.0
 
 
-def burst_pitches(samples: np.ndarray, sample_rate: int) -> list[float]:
-    """The pitch of each tone burst of the simulated speech above, in order:
-    runs where a 10 ms moving average of |samples| exceeds 0.02, each's FFT peak (1 Hz bins).
+def burst_spans(samples: np.ndarray, sample_rate: int) -> list[tuple[int, int]]:
+    """Where each tone burst of the simulated speech above is, in samples, in order: runs where
+    a 10 ms moving average of |samples| exceeds 0.02.
 
     The average still ripples at a low tone's edges, so runs less than two windows apart are
     one burst (words are 60 ms apart), and a run shorter than a window is not one."""
@@ -171,10 +171,14 @@ def burst_pitches(samples: np.ndarray, sample_rate: int) -> list[float]:
             runs[-1][1] = end
         else:
             runs.append([start, end])
+    return [(int(start), int(end)) for start, end in runs if end - start >= window]
+
+
+def burst_pitches(samples: np.ndarray, sample_rate: int) -> list[float]:
+    """The pitch of each tone burst (see burst_spans), in order: its FFT peak (1 Hz bins)."""
     return [
-        float(np.argmax(np.abs(np.fft.rfft(samples[start:end], n=sample_rate))))  # 1 Hz bins
-        for start, end in runs
-        if end - start >= window
+        float(np.argmax(np.abs(np.fft.rfft(samples[start:end], n=sample_rate))))
+        for start, end in burst_spans(samples, sample_rate)
     ]
 
 

@@ -33,7 +33,7 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
 
 
 def test_synthesize_returns_the_clip_with_details(app, contract_server):
-    audio_path, details, seed_used, _live, voice_note = app.synthesize(SAMPLE)
+    audio_path, details, seed_used, _live, voice_note, captions = app.synthesize(SAMPLE)
     samples, rate = read_wav(audio_path)
     assert rate == 24_000 and len(samples) / rate > 2.0
     assert "s of audio" in details and "seed 42" in details and "99.98 credits remaining" in details
@@ -42,6 +42,11 @@ def test_synthesize_returns_the_clip_with_details(app, contract_server):
     (request,) = contract_server.state.synthesis_requests()
     assert request.body == {"text": SAMPLE, **CHATTERBOX.defaults()}
     assert request.headers["x-api-key"] == TEST_KEY
+    # The captions follow, as WebVTT and SRT files named like the take.
+    vtt, srt = captions
+    stem = Path(audio_path).stem
+    assert Path(vtt).name == f"{stem}.vtt" and Path(srt).name == f"{stem}.srt"
+    assert Path(vtt).read_text().startswith("WEBVTT") and "Welcome to Chatterbox" in Path(srt).read_text()
 
 
 def test_only_the_models_endpoints_are_public_api(app):
@@ -50,7 +55,7 @@ def test_only_the_models_endpoints_are_public_api(app):
     turbo = [p["parameter_name"] for p in endpoints["/synthesize_turbo"]["parameters"]]
     assert turbo == [
         "text", "reference_audio", "reference_audio_url", "temperature", "seed", "min_p",
-        "top_p", "top_k", "repetition_penalty", "norm_loudness", "random_seed", "api_key",
+        "top_p", "top_k", "repetition_penalty", "norm_loudness", "random_seed", "api_key", "speed",
     ]
     names = [p["parameter_name"] for p in endpoints["/synthesize"]["parameters"]]
     assert names[:10] == [
@@ -62,9 +67,9 @@ def test_only_the_models_endpoints_are_public_api(app):
 
 
 def test_random_seed_is_reported_and_reproduces_the_take(app, contract_server):
-    first_path, _, seed_used, _, _ = app.synthesize(SAMPLE, seed=1, random_seed=True)
+    first_path, _, seed_used, *_ = app.synthesize(SAMPLE, seed=1, random_seed=True)
     assert contract_server.state.synthesis_requests()[0].body["seed"] == seed_used
-    again_path, details, seed_again, _, _ = app.synthesize(SAMPLE, seed=seed_used)
+    again_path, details, seed_again, *_ = app.synthesize(SAMPLE, seed=seed_used)
     assert seed_again == seed_used
     assert np.array_equal(read_wav(first_path)[0], read_wav(again_path)[0])
     assert "from cache, 0 credits" in details
@@ -73,7 +78,7 @@ def test_random_seed_is_reported_and_reproduces_the_take(app, contract_server):
 def test_uploaded_reference_is_sent_as_base64_wav_trimmed_to_the_cap(app, contract_server, tmp_path):
     voice = tmp_path / "voice.flac"
     voice.write_bytes(encoded("flac", tone(14.0, rate=44_100, channels=2), 44_100))
-    _, _, _, _, note = app.synthesize(SAMPLE, reference_audio=handle_file(str(voice)))
+    _, _, _, _, note, _ = app.synthesize(SAMPLE, reference_audio=handle_file(str(voice)))
     sent = contract_server.state.synthesis_requests()[0].body["reference_audio"]
     info = sf.info(io.BytesIO(base64.b64decode(sent, validate=True)))
     assert (info.format, info.samplerate, info.channels) == ("WAV", 24_000, 1)
@@ -83,7 +88,7 @@ def test_uploaded_reference_is_sent_as_base64_wav_trimmed_to_the_cap(app, contra
 
 def test_reference_url_is_sent_as_is(app, contract_server):
     url = "https://example.com/voices/narrator.mp3?v=2"
-    _, _, _, _, note = app.synthesize(SAMPLE, reference_audio_url=f"  {url} ")
+    _, _, _, _, note, _ = app.synthesize(SAMPLE, reference_audio_url=f"  {url} ")
     assert contract_server.state.synthesis_requests()[0].body["reference_audio"] == url
     assert "URL" in note
 
@@ -91,7 +96,7 @@ def test_reference_url_is_sent_as_is(app, contract_server):
 def test_upload_wins_over_url_and_the_page_says_so(app, contract_server, tmp_path):
     voice = tmp_path / "voice.wav"
     voice.write_bytes(encoded("wav", tone(6.0)))
-    _, _, _, _, note = app.synthesize(
+    _, _, _, _, note, _ = app.synthesize(
         SAMPLE, reference_audio=handle_file(str(voice)), reference_audio_url="https://example.com/v.mp3"
     )
     assert "uploaded voice" in note and "URL is ignored" in note

@@ -94,6 +94,15 @@ def assert_usable(page) -> None:
         )
 
 
+def open_fine_tune(page, model=None) -> None:
+    """Unfold a model's fine-tuning sliders, as a person clicks "Fine-tune"."""
+    name = model.name if model else "chatterbox"
+    fold = page.locator(f"#{name}-fine-tune")
+    if fold.locator("input").count() == 0:
+        fold.get_by_text(re.compile("^Fine-tune")).click()
+    expect(fold.locator("input").first).to_be_visible()
+
+
 def type_text(page, text: str) -> None:
     """Replace the Text box's content as a person would: select all, then paste."""
     box = page.locator("#text textarea")
@@ -161,8 +170,12 @@ def test_page_loads_with_documented_controls(app, page):
     open_app(page, app.url, wait_until_usable=False)  # report missing controls first
     assert len(CHATTERBOX.tunable) == 6
 
-    # Exactly the six documented sliders, no more.
-    expect(page.locator("input[type=range]")).to_have_count(6, timeout=LOAD_TIMEOUT)
+    # Exactly the six documented sliders in the model's tab, no more; two of them stay out,
+    # the rest fold under "Fine-tune".
+    tab = page.locator("#tab-chatterbox")
+    expect(tab.locator("input[type=range]")).to_have_count(2, timeout=LOAD_TIMEOUT)
+    open_fine_tune(page)
+    expect(tab.locator("input[type=range]")).to_have_count(6, timeout=LOAD_TIMEOUT)
     for parameter in CHATTERBOX.tunable:
         slider = page.locator(f"#chatterbox-{parameter.name}")
         expect(slider).to_be_visible()
@@ -206,12 +219,16 @@ def test_page_loads_with_documented_controls(app, page):
 
 def test_slider_and_presets(app, contract_server, page):
     open_app(page, app.url)
+    open_fine_tune(page)
     temperature = next(p for p in CHATTERBOX.tunable if p.name == "temperature")
 
     # Keyboard: focus the range and press the arrow key, as a person tabbing through would.
     range_input = page.locator("#chatterbox-temperature input[type=range]")
     range_input.focus()
     page.keyboard.press("ArrowRight")
+    expect(page.locator("#chatterbox-temperature input[type=number]")).to_have_value(
+        re.compile(rf"^{re.escape(f'{temperature.default + temperature.step:g}')}0*$")
+    )
     page.keyboard.press("ArrowRight")
     expected = temperature.default + 2 * temperature.step
     expect(page.locator("#chatterbox-temperature input[type=number]")).to_have_value(
@@ -562,6 +579,7 @@ def test_two_takes_restore_compare_export_and_survive_a_refresh(app, contract_se
     # Every control comes back as it was for the first take.
     page.locator("#restore").click()
     expect(page.locator("#text textarea")).to_have_value(first_text)
+    open_fine_tune(page)
     for parameter in CHATTERBOX.tunable:
         expect(page.locator(f"#chatterbox-{parameter.name} input[type=number]")).to_have_value(
             re.compile(rf"^{theatrical.values[parameter.name]:g}$")
@@ -658,6 +676,7 @@ def test_turbo_shows_its_own_controls_and_presets(app, page):
     open_app(page, app.url)
     open_tab(page, CHATTERBOX_TURBO)
     expect(page.locator("#chatterbox-exaggeration")).to_be_hidden()  # the other tab's
+    open_fine_tune(page, CHATTERBOX_TURBO)
     for parameter in CHATTERBOX_TURBO.tunable:
         control = page.locator(f"#chatterbox-turbo-{parameter.name}")
         expect(control).to_be_visible()
@@ -736,3 +755,142 @@ def test_turbo_without_a_voice_says_what_to_do_and_calls_nothing(app, contract_s
     expect(visible_error(page, "needs a reference voice")).to_be_visible(timeout=TAKE_TIMEOUT)
     assert contract_server.state.synthesis_requests() == []
     assert_usable(page)
+
+
+# --- A page worth showing: layout, presets, examples, captions, share ------------------------
+
+
+@pytest.mark.parametrize(("size", "viewport"), [("desktop", {"width": 1280, "height": 800}),
+                                                ("phone", {"width": 390, "height": 844})])
+def test_generate_and_the_player_come_first(app, browser, size, viewport):
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(LOAD_TIMEOUT)
+    try:
+        open_app(page, app.url)
+        generate = page.locator("#generate").bounding_box()
+        player = page.locator("#player").bounding_box()
+        text = page.locator("#text").bounding_box()
+        presets = page.locator("#chatterbox-presets").bounding_box()
+        if size == "desktop":
+            # The first screen holds the text, the presets, the main controls, Generate and
+            # the player, with no scrolling.
+            for box in (text, presets, generate, player,
+                        page.locator("#chatterbox-exaggeration").bounding_box()):
+                assert box["y"] + box["height"] <= viewport["height"], box
+        else:
+            assert generate["y"] <= 1200, generate
+        # The player right after Generate: nothing between them but a few pixels.
+        assert 0 <= player["y"] - (generate["y"] + generate["height"]) <= 40, (generate, player)
+        screenshot(page, f"browser-{size}.png")
+    finally:
+        context.close()
+
+
+def preset_button(page, name: str, model=CHATTERBOX):
+    return page.locator(f"#{model.name}-preset-{name}")
+
+
+def test_the_selected_preset_follows_the_sliders(app, contract_server, page):
+    open_app(page, app.url)
+    presets = {p.name: p for p in load_presets(CHATTERBOX)}
+    line = page.locator("#chatterbox-preset-line")
+    # At start the controls hold the API defaults: "Default" is the one marked.
+    expect(preset_button(page, "default")).to_have_class(re.compile(r"\bprimary\b"))
+    expect(preset_button(page, "neutral")).to_have_class(re.compile(r"\bsecondary\b"))
+    expect(line).to_contain_text(presets["default"].description[:40])
+
+    preset_button(page, "theatrical").click()
+    expect(preset_button(page, "theatrical")).to_have_class(re.compile(r"\bprimary\b"))
+    expect(preset_button(page, "default")).to_have_class(re.compile(r"\bsecondary\b"))
+    expect(line).to_contain_text("Theatrical")
+    expect(line).to_contain_text(presets["theatrical"].description[:40])
+
+    # A manual change: no preset is marked, "Custom" says what differs, the fold says so too.
+    number = page.locator("#chatterbox-temperature input[type=number]")
+    page.locator("#chatterbox-fine-tune").get_by_text(re.compile("Fine-tune")).click()
+    number.fill("0.9")
+    number.press("Tab")
+    expect(line).to_contain_text("Custom")
+    expect(line).to_contain_text("temperature 0.9 (Theatrical: 1.2)")
+    for name in presets:
+        expect(preset_button(page, name)).to_have_class(re.compile(r"\bsecondary\b"))
+    assert contract_server.state.requests == []
+
+
+def test_an_example_fills_the_page_and_spends_nothing(app, contract_server, page):
+    from components.examples import load_examples
+
+    playground_presets = {m.name: load_presets(m) for m in (CHATTERBOX, CHATTERBOX_TURBO)}
+    examples = {e.name: e for e in load_examples((CHATTERBOX, CHATTERBOX_TURBO), playground_presets)}
+    assert len(examples) == 5
+    open_app(page, app.url)
+    game = examples["2-game-line"]
+    page.locator("#example-2-game-line").click()
+    expect(page.locator("#text textarea")).to_have_value(game.text)
+    expect(preset_button(page, game.preset.name)).to_have_class(re.compile(r"\bprimary\b"))
+    meme = examples["4-meme"]
+    page.locator("#example-4-meme").click()
+    expect(page.locator("#text textarea")).to_have_value(meme.text)
+    expect(page.locator("#chatterbox-turbo-summary")).to_be_visible()  # its model's tab opened
+    expect(preset_button(page, meme.preset.name, CHATTERBOX_TURBO)).to_have_class(re.compile(r"\bprimary\b"))
+    assert contract_server.state.requests == []
+
+
+def test_a_take_shows_captions_and_a_share_link_plays_it_elsewhere_for_free(app, contract_server, browser, page):
+    text = "A line to share. [pause:500ms] It has two parts."
+    open_app(page, app.url)
+    type_text(page, text)
+    page.locator("#chatterbox-preset-theatrical").click()
+    page.locator("#speed input[type=number]").fill("1.25")
+    page.locator("#speed input[type=number]").press("Tab")
+    page.locator("#generate").click()
+    src = wait_for_take(page)
+    assert src.endswith("_theatrical_1-25x.wav")
+    # The captions download beside the take, and the player shows them.
+    captions = page.locator("#captions a[href$='.srt'], #captions a[href$='.vtt']")
+    expect(captions.first).to_be_visible(timeout=TAKE_TIMEOUT)
+    links = sorted({captions.nth(i).get_attribute("href") for i in range(captions.count())},
+                   key=lambda href: href.rsplit(".", 1)[1])
+    assert len(links) == 2, links
+    assert links[0].endswith("_theatrical_1-25x.srt") and links[1].endswith("_theatrical_1-25x.vtt")
+    expect(page.locator("#player").get_by_text("CC", exact=True)).to_be_visible()
+    vtt = page.request.get(links[1]).text()
+    assert vtt.startswith("WEBVTT") and "A line to share." in vtt and "It has two parts." in vtt
+    expect(page.locator("#take-a input")).to_have_value(re.compile("A line to share"), timeout=TAKE_TIMEOUT)
+    calls = len(synthesis_bodies(contract_server))
+    assert calls == 2
+
+    page.locator("#share").click()
+    link_box = page.locator("#share-link textarea, #share-link input").first
+    expect(link_box).to_have_value(re.compile(r"^http://.+\?take=[0-9a-f]{64}$"), timeout=TAKE_TIMEOUT)
+    link = link_box.input_value()
+    assert "test-key" not in link and "key" not in link.split("?", 1)[1].split("=")[0]
+
+    # A stranger opens the link in a fresh browser: same text, model, settings and seed, and
+    # the take plays from the cache.
+    stranger = browser.new_context(viewport={"width": 1280, "height": 900})
+    other = stranger.new_page()
+    other.set_default_timeout(LOAD_TIMEOUT)
+    try:
+        other.goto(link)
+        expect(other.locator("#text textarea")).to_have_value(text, timeout=LOAD_TIMEOUT)
+        expect(other.locator(PLAYER_FILE)).to_have_attribute("href", re.compile(r"_1-25x\.wav$"),
+                                                             timeout=TAKE_TIMEOUT)
+        expect(other.locator("#details")).to_contain_text("from cache, 0 credits")
+        expect(other.locator("#speed input[type=number]")).to_have_value("1.25")
+        expect(preset_button(other, "theatrical")).to_have_class(re.compile(r"\bprimary\b"))
+        shared_audio, _ = fetch_wav(other, other.locator(PLAYER_FILE).get_attribute("href"))
+        own_audio, _ = fetch_wav(page, src)
+        assert shared_audio == own_audio
+        assert len(synthesis_bodies(contract_server)) == calls  # no backend call
+        screenshot(other, "browser-shared-take.png")
+
+        # Sharing again makes a new link and turns the old one off.
+        page.locator("#share").click()
+        expect(link_box).not_to_have_value(link, timeout=TAKE_TIMEOUT)
+        other.goto(link)
+        expect(other.locator("#details")).to_contain_text("expired or was replaced", timeout=LOAD_TIMEOUT)
+        expect(other.locator(PLAYER_FILE)).to_have_count(0)
+    finally:
+        stranger.close()

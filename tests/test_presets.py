@@ -115,3 +115,38 @@ def test_a_bad_turbo_preset_is_checked_against_turbos_own_table(tmp_path, change
     with pytest.raises(PresetError) as refused:
         load_presets(replace(CHATTERBOX_TURBO, presets_dir=tmp_path))
     assert "broken.json" in str(refused.value) and field in str(refused.value)
+
+
+def test_the_preset_status_names_the_match_or_what_differs():
+    from components.presets import preset_status
+
+    presets = load_presets(CHATTERBOX)
+    values = {p.name: p.default for p in CHATTERBOX.tunable}
+    status = preset_status(CHATTERBOX, presets, values)
+    assert status.selected == "default" and status.line.startswith("**Default** · The API's")
+    theatrical = next(p for p in presets if p.name == "theatrical")
+    custom = preset_status(CHATTERBOX, presets, {**theatrical.values, "temperature": 0.9})
+    assert custom.selected is None
+    assert custom.line == "**Custom** · 1 value changed from Theatrical: temperature 0.9 (Theatrical: 1.2)"
+    turbo = {p.name: p.default for p in CHATTERBOX_TURBO.tunable}
+    assert preset_status(CHATTERBOX_TURBO, load_presets(CHATTERBOX_TURBO), {**turbo, "norm_loudness": False}).line.endswith(
+        "norm_loudness false (Default: true)")
+
+
+def test_examples_name_a_known_model_and_preset_or_stop_start_up(tmp_path):
+    from components.examples import load_examples
+
+    presets = {m.name: load_presets(m) for m in MODELS}
+    shipped = load_examples(MODELS, presets)
+    assert [e.label for e in shipped] == ["AI agent's reply", "Game character", "Narration",
+                                         "Meme one-liner", "Audiobook paragraph"]
+    assert all(e.text and e.use_case for e in shipped)
+    good = {"label": "L", "use_case": "U", "model": "chatterbox", "preset": "default", "text": "Hi."}
+    write(tmp_path, "a.json", {**good, "preset": "whisper"})
+    with pytest.raises(PresetError, match="a.json: Chatterbox has no preset 'whisper'"):
+        load_examples(MODELS, presets, tmp_path)
+    write(tmp_path, "a.json", {**good, "colour": "red"})
+    with pytest.raises(PresetError, match="a.json: must hold exactly the fields"):
+        load_examples(MODELS, presets, tmp_path)
+    write(tmp_path, "a.json", {**good, "model": "chatterbox-multilingual"})
+    assert load_examples(MODELS, presets, tmp_path) == []  # a model this app lacks: not offered

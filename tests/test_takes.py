@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 import math
+import time
 
 from components.audio import decode_audio
 
@@ -223,6 +224,8 @@ def test_record_label_says_what_the_take_is(settings, contract_server):
     record: TakeRecord = finish(Playground(settings)).record
     label = record.label(3)
     assert label.startswith("#3 · ") and "Default" in label and "seed 42" in label and " s" in label
+    when = time.strftime("%H:%M UTC", time.gmtime(record.created))
+    assert f"#3 · {when} · " in label
 
 
 def test_a_record_signed_before_models_existed_is_still_a_chatterbox_take(settings, contract_server):
@@ -250,3 +253,19 @@ def test_a_turbo_record_carries_its_model_into_the_label_and_the_signature(setti
     # Claiming it was a Chatterbox take (or dropping the model) breaks the signature.
     assert playground.takes.load_records([{**stored[0], "model": CHATTERBOX.name}]) == []
     assert playground.takes.load_records([{k: v for k, v in stored[0].items() if k != "model"}]) == []
+
+
+def test_a_share_link_is_random_carries_no_uploaded_voice_and_a_new_one_revokes_it(settings, contract_server):
+    playground = Playground(settings)
+    voice = Voice.from_upload(encoded("wav", tone(6.0)), "uploaded voice (6.0 s)")
+    record = finish(playground, voice=voice).record
+    assert record.voice_id
+    link = playground.takes.share(record)
+    shared = playground.takes.shared(link)
+    assert shared is not None and shared.take_id == record.take_id and shared.text == record.text
+    assert shared.voice_id == "" and "not shared" in shared.voice_label
+    assert playground.takes.verified(shared.to_json()) == shared  # signed for whoever opens it
+    again = playground.takes.share(record)
+    assert again != link and playground.takes.shared(link) is None
+    assert playground.takes.shared(again) is not None
+    assert playground.takes.shared("0" * 64) is None and playground.takes.shared("../etc") is None

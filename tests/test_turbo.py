@@ -189,7 +189,7 @@ def test_a_third_model_is_one_description_and_one_folder(launch_app, settings, c
     assert set(endpoints) == {"/synthesize", "/synthesize_turbo", "/synthesize_multilingual"}
     names = [p["parameter_name"] for p in endpoints["/synthesize_multilingual"]["parameters"]]
     assert names == ["text", "reference_audio", "reference_audio_url", "exaggeration", "seed",
-                     "speaker_count", "denoise", "random_seed", "api_key"]
+                     "speaker_count", "denoise", "random_seed", "api_key", "speed"]
 
     take, details, seed, *_ = app.client.predict(
         "Bonjour tout le monde.", None, "", 0.3, 9, 2.0, True, False, "",

@@ -1,0 +1,403 @@
+"""Dialogue: a script spoken by several voices, one turn per line, without Gradio.
+
+A script is plain text, one turn per line, `Name: what they say`:
+
+    Ada: Did you hear that? [pause:500ms] Something moved.
+    Bob: [sigh] It's the wind, Ada. It's always the wind.
+
+The cast says who speaks how, as a JSON object keyed by the script's names:
+
+    {"Ada": {"model": "chatterbox", "preset": "theatrical"},
+     "Bob": {"model": "chatterbox-turbo", "reference_audio_url": "https://…/bob.wav",
+             "parameters": {"temperature": 0.9}}}
+
+Everything here is checked before any call is paid for, and every refusal is an
+`InvalidInput` on the field "script" or "cast" whose message names the line or the speaker, so
+a person can find what to fix in a long scene. The scene has one seed, chosen like a take's, so
+the cast never sets one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from components.errors import InvalidInput
+from components.models import MODELS, SOUND_TAGS, Model, strip_tags
+from components.pauses import split_pauses, strip_pauses
+from components.presets import Preset
+from components.safe_url import validate_reference_url
+from components.synthesis import RAW_LENGTH_FACTOR, clean_text
+
+SCRIPT_FIELD = "script"
+CAST_FIELD = "cast"
+MAX_NAME_CHARS = 40
+DEFAULT_PRESET = "default"
+CAST_KEYS = ("model", "preset", "reference_audio_url", "parameters")
+
+# Letters and digits of any script (people are called José and Zoë), spaces, and the
+# punctuation names carry: O'Brien, Jean-Luc, Dr. Who, npc_2. Nothing else, so a line like
+# "He said, quietly: go" is not mistaken for a speaker called "He said, quietly".
+_NAME = re.compile(r"[\w '.\-]+")
+_FORMAT = '"Name: what they say"'
+_NO_UPLOADS: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int  # 1-based, as the script box numbers its lines, so errors can point at it
+    speaker: str  # as the speaker's name was first written in the script
+    text: str  # what they say, cleaned like a take's text; pause and sound tags kept
+
+
+@dataclass(frozen=True)
+class CastMember:
+    speaker: str  # as first written in the script
+    model: Model
+    preset: str  # the preset the values started from (they may differ: see `parameters`)
+    parameters: dict  # every tunable field of `model`, validated; never the seed
+    reference_audio_url: str  # validated, or "" for none
+
+
+def _script_error(message: str) -> InvalidInput:
+    return InvalidInput(SCRIPT_FIELD, message)
+
+
+def _cast_error(message: str) -> InvalidInput:
+    return InvalidInput(CAST_FIELD, message)
+
+
+def _speaker_error(speaker: str, message: str) -> InvalidInput:
+    return _cast_error(f'Speaker "{speaker}": {message}')
+
+
+def _name_key(name: str) -> str:
+    """How names are compared: "BOB", "bob" and "Bob" are one speaker."""
+    return name.casefold()
+
+
+def _tidy_name(name: str) -> str:
+    # NFC so a name typed with a combining accent matches the same name typed precomposed;
+    # runs of spaces collapse so "Mary  Ann" and "Mary Ann" are one speaker.
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
+def parse_script(script: Any, max_chars: int) -> list[Line]:
+    """The script's turns in order, or `InvalidInput("script", …)` naming the line to fix.
+
+    `max_chars` bounds the spoken characters of the whole scene: speaker names and pause tags
+    are not spoken, so they are not counted.
+    """
+    if not isinstance(script, str):
+        raise _script_error(
+            f"The script must be text, got {type(script).__name__}. Write one line per turn, "
+            f"as {_FORMAT}."
+        )
+    # Measured before any other work, so an oversized script costs no more than its length.
+    if len(script) > RAW_LENGTH_FACTOR * max_chars:
+        raise _script_error(
+            f"The script is {len(script):,} characters; the limit is {max_chars:,} spoken "
+            "characters. Shorten it, or split it into several scenes."
+        )
+    # Only the breaks a text box shows count as lines, so "line 3" is the third line on screen.
+    rows = script.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    first_spelling: dict[str, str] = {}
+    lines: list[Line] = []
+    spoken = 0
+    for number, row in enumerate(rows, start=1):
+        if not row.strip():
+            continue
+        name, colon, said = row.partition(":")  # only the first colon: "Bob: at 5:30" is fine
+        name = _tidy_name(name)
+        if not colon or not name:
+            raise _script_error(f"Line {number} has no speaker: write it as {_FORMAT}.")
+        if not _NAME.fullmatch(name) or not any(ch.isalnum() for ch in name):
+            raise _script_error(
+                f'Line {number} has no speaker: "{_quoted(name)}" is not a name (a name is '
+                f"letters, digits, spaces, and - _ ' .). Write it as {_FORMAT}."
+            )
+        if len(name) > MAX_NAME_CHARS:
+            raise _script_error(
+                f'Line {number}: the name "{_quoted(name)}" is {len(name)} characters; a name '
+                f"has at most {MAX_NAME_CHARS}."
+            )
+        speaker = first_spelling.setdefault(_name_key(name), name)
+        if not said.strip():
+            raise _script_error(
+                f'Line {number} has no text after "{name}:": write what {speaker} says, or '
+                "delete the line."
+            )
+        try:
+            # The same cleaning a single take gets (invisible characters out, spaces folded),
+            # and its pause tags checked now, so a bad one is refused with its line number.
+            text = clean_text(said, max_chars)
+            split_pauses(text)
+        except InvalidInput as error:
+            raise _script_error(f"Line {number} ({speaker}): {error}") from None
+        spoken += len(strip_pauses(text, strict=False))  # a pause is silence, not characters
+        lines.append(Line(number, speaker, text))
+    if not lines:
+        raise _script_error(f"The script is empty: write one line per turn, as {_FORMAT}.")
+    if spoken > max_chars:
+        raise _script_error(
+            f"The script has {spoken:,} spoken characters; the limit is {max_chars:,} (speaker "
+            "names and pause tags are not counted). Shorten it, or split it into several scenes."
+        )
+    return lines
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def speakers(lines: Sequence[Line]) -> list[str]:
+    """Each speaker once, in order of first appearance, as first written."""
+    seen: dict[str, str] = {}
+    for line in lines:
+        seen.setdefault(_name_key(line.speaker), line.speaker)
+    return list(seen.values())
+
+
+def parse_cast(
+    cast: Any,
+    lines: Sequence[Line],
+    models: Sequence[Model],
+    presets: Mapping[str, Sequence[Preset]],
+    uploaded: Mapping[str, Any] = _NO_UPLOADS,
+) -> dict[str, CastMember]:
+    """Each of the script's speakers, with a model, a preset, full validated parameters and a
+    voice; or `InvalidInput("cast", …)` naming the speaker.
+
+    `presets` maps a model's name to its presets (in button order); `uploaded` maps a speaker
+    to a voice the caller has already prepared (an upload), which counts as the voice a model
+    like Turbo needs. Names match the script's case-insensitively; cast entries for names the
+    script does not use are ignored, so one cast can serve several drafts of a scene.
+    """
+    entries = _cast_object(cast)
+    by_key: dict[str, tuple[str, Any]] = {}
+    for name, entry in entries.items():
+        if not isinstance(name, str):
+            raise _cast_error(f"The cast's names must be text, got {type(name).__name__}.")
+        key = _name_key(_tidy_name(name))
+        if key in by_key:
+            raise _cast_error(
+                f'The cast names one speaker twice ("{by_key[key][0]}" and "{name}"): keep one.'
+            )
+        by_key[key] = (name, entry)
+    uploads = {_name_key(_tidy_name(str(name))): voice for name, voice in uploaded.items()}
+    first_line = {}
+    for line in lines:
+        first_line.setdefault(_name_key(line.speaker), line.number)
+    members: dict[str, CastMember] = {}
+    for speaker in speakers(lines):
+        key = _name_key(speaker)
+        if key not in by_key:
+            raise _cast_error(
+                f'Speaker "{speaker}" (line {first_line[key]}) is not in the cast: add '
+                f'"{speaker}": {_example_entry(models)}.'
+            )
+        members[speaker] = _member(
+            speaker, by_key[key][1], models, presets, uploads.get(key) is not None
+        )
+    return members
+
+
+def _cast_object(cast: Any) -> dict:
+    """The cast as a dict: given as one, or as the JSON text of one."""
+    if isinstance(cast, str):
+        if not cast.strip():
+            return {}  # an empty box: the first missing speaker is then named, with an example
+        try:
+            cast = json.loads(cast)
+        except (ValueError, RecursionError) as error:  # RecursionError: absurdly deep nesting
+            raise _cast_error(
+                f"The cast is not valid JSON ({_quoted(str(error), 120)}). Write an object "
+                'keyed by speaker, like {"Ada": {"model": "chatterbox", "preset": "default"}}.'
+            ) from None
+    if not isinstance(cast, dict):
+        raise _cast_error(
+            f"The cast must be a JSON object keyed by speaker, got {_json_kind(cast)}. Write it "
+            'like {"Ada": {"model": "chatterbox", "preset": "default"}}.'
+        )
+    return cast
+
+
+def _json_kind(value: Any) -> str:
+    """A value's type as a JSON author knows it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    """A name from the cast, quoted as written, or its type when it is not text."""
+    return f'"{_quoted(value)}"' if isinstance(value, str) else _json_kind(value)
+
+
+def _example_entry(models: Sequence[Model]) -> str:
+    """The smallest cast entry that works with the first model, for an error message."""
+    model = models[0]
+    voice = ', "reference_audio_url": "https://…"' if model.reference_required else ""
+    return f'{{"model": "{model.name}"{voice}}}'
+
+
+def _member(
+    speaker: str,
+    entry: Any,
+    models: Sequence[Model],
+    presets: Mapping[str, Sequence[Preset]],
+    has_upload: bool,
+) -> CastMember:
+    if not isinstance(entry, dict):
+        raise _speaker_error(
+            speaker,
+            f"the cast entry must be an object like {_example_entry(models)}, got "
+            f"{_json_kind(entry)}.",
+        )
+    unknown = [key for key in entry if key not in CAST_KEYS]
+    if unknown:
+        hint = (
+            ' (model settings go inside "parameters")'
+            if any(str(key) in m.parameters_by_name for key in unknown for m in models)
+            else ""
+        )
+        raise _speaker_error(
+            speaker,
+            f'unknown field "{_quoted(str(unknown[0]))}"{hint}; a cast entry may have '
+            f"{', '.join(CAST_KEYS)}.",
+        )
+    model = _model(speaker, entry.get("model"), models)
+    preset = _preset(speaker, entry.get("preset"), model, presets.get(model.name, ()))
+    parameters = _parameters(speaker, entry.get("parameters"), model, preset)
+    url = _reference_url(speaker, entry.get("reference_audio_url"))
+    if model.reference_required and not url and not has_upload:
+        raise _speaker_error(
+            speaker,
+            f"{model.label} needs a voice: give a voice URL as \"reference_audio_url\" in "
+            f"the cast, or upload a recording for {speaker}.",
+        )
+    return CastMember(speaker, model, preset.name if preset else "", parameters, url)
+
+
+def _model(speaker: str, name: Any, models: Sequence[Model]) -> Model:
+    if name is None:
+        return models[0]
+    found = next((model for model in models if model.name == name), None)
+    if found is None:
+        known = ", ".join(model.name for model in models)
+        raise _speaker_error(speaker, f"unknown model {_shown(name)}; pick one of {known}.")
+    return found
+
+
+def _preset(
+    speaker: str, name: Any, model: Model, available: Sequence[Preset]
+) -> Preset | None:
+    """The named preset, or the model's default one; None when the model has no presets."""
+    if name is None:
+        if not available:
+            return None  # the model's documented defaults stand in
+        return next((p for p in available if p.name == DEFAULT_PRESET), available[0])
+    found = next((p for p in available if p.name == name), None)
+    if found is None:
+        choices = (
+            f"pick one of {', '.join(p.name for p in available)}"
+            if available
+            else "it has none; leave \"preset\" out"
+        )
+        raise _speaker_error(speaker, f"{model.label} has no preset {_shown(name)}; {choices}.")
+    return found
+
+
+def _parameters(speaker: str, given: Any, model: Model, preset: Preset | None) -> dict:
+    """The model's default, overridden by the preset, overridden by the cast: all validated."""
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise _speaker_error(
+            speaker,
+            f'"parameters" must be an object of {model.label} settings, like '
+            f'{{"temperature": 0.8}}, got {_json_kind(given)}.',
+        )
+    if model.seed.name in given:
+        raise _speaker_error(
+            speaker,
+            "the seed is not set per speaker: the scene has one seed for every line. Remove "
+            '"seed" from "parameters".',
+        )
+    values = {p.name: p.default for p in model.tunable}
+    if preset is not None:
+        values.update(preset.values)
+    values.update(given)
+    try:
+        # The model's own checks, so a cast is held to what the sliders and the API allow;
+        # it wants every field, so the shared seed's default stands in and is dropped after.
+        checked = model.validate({**values, model.seed.name: model.seed.default})
+    except InvalidInput as error:
+        raise _speaker_error(speaker, str(error)) from None
+    return {p.name: checked[p.name] for p in model.tunable}
+
+
+def _reference_url(speaker: str, url: Any) -> str:
+    if url is None or (isinstance(url, str) and not url.strip()):
+        return ""
+    try:
+        return validate_reference_url(url)
+    except InvalidInput as error:
+        raise _speaker_error(speaker, str(error)) from None
+
+
+def scene_cost(
+    lines: Sequence[Line],
+    cast: Mapping[str, CastMember],
+    plan_calls: Callable[[str], int],
+) -> dict[str, tuple[int, float]]:
+    """Calls and dollars per model name, in order of the models' first lines.
+
+    `plan_calls` is the app's planner: how many calls one text takes. Each line is planned as
+    its model will receive it, so a model that does not perform sound tags is planned without
+    them, as the single-take preview does.
+    """
+    members = {_name_key(name): member for name, member in cast.items()}
+    calls: dict[str, int] = {}
+    price: dict[str, float] = {}
+    for line in lines:
+        member = members.get(_name_key(line.speaker))
+        if member is None:
+            raise _cast_error(f'Speaker "{line.speaker}" (line {line.number}) is not in the cast.')
+        model = member.model
+        text = line.text if model.tags else strip_tags(line.text, SOUND_TAGS)[0]
+        calls[model.name] = calls.get(model.name, 0) + plan_calls(text)
+        price[model.name] = model.cost_per_call
+    # Multiplied once per model rather than summed per line, so 3 calls cost 3 × price exactly.
+    return {name: (count, count * price[name]) for name, count in calls.items()}
+
+
+def cost_line(costs: Mapping[str, tuple[int, float]], models: Sequence[Model] = MODELS) -> str:
+    """The scene's cost preview: "5 calls · about $0.101 (3 to Chatterbox at $0.02, …)"."""
+    spent = {name: cost for name, cost in costs.items() if cost[0] > 0}
+    total_calls = sum(count for count, _ in spent.values())
+    if not total_calls:
+        return "0 calls"
+    by_name = {model.name: model for model in models}
+    parts = []
+    for name, (count, dollars) in spent.items():
+        model = by_name.get(name)
+        label = model.label if model else name
+        each = model.cost_per_call if model else dollars / count
+        parts.append(f"{count} to {label} at ${each:g}")
+    total = sum(dollars for _, dollars in spent.values())
+    plural = "s" * (total_calls != 1)
+    return f"{total_calls} call{plural} · about ${total:.3f} ({', '.join(parts)})"
