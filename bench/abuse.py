@@ -664,7 +664,7 @@ def class_takes(klass: AttackClass, backends: Backends) -> None:
             raise RuntimeError(f"control failed: A could not play its own take ({own.error!r})")
 
         # Visitor B: another session, no cookie, no shared state; knows only public content.
-        backend_url = backends.contract.url
+        backend_url = f"{backends.contract.url}/chatterbox-tts"  # the endpoint the app hashes
         candidates = [take_id for line in GUESSES for take_id in guessed_take_ids(backend_url, line, PARAMETERS)]
         voice_id = guessed_voice_id(backend_url, voice)
         load = page.dependency(event="load")

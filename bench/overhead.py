@@ -86,6 +86,7 @@ from bench._common import (  # noqa: E402
     synthesize_arguments,
 )
 from bench.long_text import story  # noqa: E402
+from components.models import CHATTERBOX  # noqa: E402
 from components.settings import Settings  # noqa: E402
 from tests.gradio_http import GradioCallError, call_events  # noqa: E402
 from tests.served import NO_TELEMETRY, ServedProcess, served_process  # noqa: E402
@@ -155,8 +156,8 @@ def raw_echo(session: requests.Session, url: str) -> None:
 
 def direct_post(session: requests.Session, server: ContractServer) -> None:
     response = session.post(
-        server.url, json=request_body(SAMPLE_TEXT), headers={"x-api-key": BENCH_KEY},
-        timeout=TIMEOUT,
+        f"{server.url}/{CHATTERBOX.endpoint}", json=request_body(SAMPLE_TEXT),
+        headers={"x-api-key": BENCH_KEY}, timeout=TIMEOUT,
     )
     response.raise_for_status()
 

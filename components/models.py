@@ -40,6 +40,7 @@ class Model:
     reference_required: bool = False
     min_reference_seconds: float = 1.0  # a shorter clip is refused before any call
     tags: tuple[str, ...] = ()  # sound tags the model speaks, written in the text
+    main_controls: tuple[str, ...] = ()  # shown above the fold; the rest fold under "Fine-tune"
     presets_dir: Path | None = None  # default: presets/<name>
     parameters_by_name: dict[str, Parameter] = field(init=False, repr=False, compare=False)
 
@@ -181,6 +182,8 @@ CHATTERBOX = Model(
     ),
     cost_per_call=0.02,
     listed_seconds=18.0,
+    # The two controls the model page's prompt tips are about.
+    main_controls=("exaggeration", "cfg_weight"),
 )
 
 CHATTERBOX_TURBO = Model(
@@ -228,6 +231,7 @@ CHATTERBOX_TURBO = Model(
     # Resemble's Turbo asserts that the reference clip is longer than 5 s.
     min_reference_seconds=5.0,
     tags=SOUND_TAGS,
+    main_controls=("temperature",),  # Turbo's expressiveness comes from sampling and tags
 )
 
 MODELS: tuple[Model, ...] = (CHATTERBOX, CHATTERBOX_TURBO)

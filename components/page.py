@@ -56,8 +56,6 @@ LOUDNESS_TARGETS = {
     "-16 LUFS (podcast)": -16.0,
     "-23 LUFS (broadcast)": -23.0,
 }
-# Each model's controls shown above the fold; the rest are in "Fine-tune".
-MAIN_CONTROLS = {"chatterbox": ("exaggeration", "cfg_weight"), "chatterbox-turbo": ("temperature",)}
 
 CSS = """
 /* The take list's labels are long: keep them clear of the dropdown's chevron. */
@@ -247,10 +245,10 @@ def _model_controls(model: Model, tab: gr.Tab, presets: list[Preset]) -> ModelTa
                 (gr.Button(tag, size="sm", min_width=60, elem_classes=["sound-tag"]), tag)
                 for tag in model.tags
             ]
-    main = MAIN_CONTROLS.get(model.name, ())
+    main = model.main_controls
     controls = {p.name: _control(model, p) for p in model.tunable if p.name in main}
     with gr.Accordion(
-        "Fine-tune (the line above says which values differ from the preset)",
+        "Fine-tune",
         open=not main,
         elem_id=f"{model.name}-fine-tune",
     ):
