@@ -37,6 +37,7 @@ from components.ui import (
     RawNumber,
     RawSlider,
     RawTextbox,
+    ServedFiles,
     TakeAudio,
     content_addressed,
     details_line,
@@ -45,7 +46,6 @@ from components.ui import (
     take_file,
     unexpected_error,
     visitor_of,
-    write_export,
 )
 
 SAMPLE_TEXT = (
@@ -100,7 +100,7 @@ class TakesPanel:
     export_format: gr.Radio
     loudness: gr.Dropdown
     note: gr.Markdown  # feedback of restore, export and share, right under their buttons
-    exported: gr.File
+    exported: ServedFiles
     share_link: gr.Textbox
 
 
@@ -117,7 +117,7 @@ class Page:
     generate: gr.Button
     live: LiveAudio
     player: TakeAudio
-    captions: gr.File
+    captions: ServedFiles
     details: gr.Markdown
     speed: RawSlider
     reference_audio: gr.Audio
@@ -276,7 +276,7 @@ def _control(model: Model, parameter: Parameter) -> gr.components.Component:
     )
 
 
-def _output_section() -> tuple[gr.Button, LiveAudio, TakeAudio, gr.File, gr.Markdown]:
+def _output_section() -> tuple[gr.Button, LiveAudio, TakeAudio, ServedFiles, gr.Markdown]:
     generate = gr.Button("Generate", variant="primary", size="lg", elem_id="generate")
     # Shown only while a take of several calls streams; a one-call take goes straight to the
     # Take player, so there is one obvious place to listen.
@@ -290,7 +290,7 @@ def _output_section() -> tuple[gr.Button, LiveAudio, TakeAudio, gr.File, gr.Mark
     )
     player = TakeAudio(label="Take", interactive=False, buttons=["download"], elem_id="player")
     details = gr.Markdown(label="Details", elem_id="details")
-    captions = gr.File(
+    captions = ServedFiles(
         label="Captions (WebVTT, SRT)", file_count="multiple", interactive=False, visible=False,
         height=80, elem_id="captions",
     )
@@ -389,7 +389,7 @@ def _takes_section() -> TakesPanel:
                     label="Link to take A", visible=False, buttons=["copy"], interactive=False,
                     elem_id="share-link",
                 )
-                exported = gr.File(
+                exported = ServedFiles(
                     label="Exported files", file_count="multiple", interactive=False,
                     visible=False, height=80, elem_id="exported",
                 )
@@ -607,11 +607,11 @@ def _synthesis_handler(
     return synthesize
 
 
-def _captions_files(record: TakeRecord, captions: Captions) -> list[str]:
-    """The take's WebVTT and SRT files, named like the take."""
+def _captions_files(record: TakeRecord, captions: Captions) -> list[AudioFile]:
+    """The take's WebVTT and SRT files, named like the take, for a ServedFiles output."""
     return [
-        write_export(AudioFile(captions.webvtt.encode("utf-8"), file_name(record, "vtt"))),
-        write_export(AudioFile(captions.srt.encode("utf-8"), file_name(record, "srt"))),
+        AudioFile(captions.webvtt.encode("utf-8"), file_name(record, "vtt")),
+        AudioFile(captions.srt.encode("utf-8"), file_name(record, "srt")),
     ]
 
 
@@ -731,10 +731,12 @@ def _wire_takes(demo: gr.Blocks, page: Page, playground: Playground) -> None:
             panel.take_b: gr.update(choices=choices),
         }
 
+    # No progress overlay: this runs on every page load, and only a share link changes the
+    # controls; a spinner over every slider would also swallow a person's first key presses.
     demo.load(open_page, panel.history,
               [*settings_outputs, page.player, page.details, panel.history, panel.take_a,
                panel.take_b],
-              api_visibility="private")
+              show_progress="hidden", api_visibility="private")
 
     def play(take_id: str | None, stored: Any) -> tuple[Any, str]:
         record = _find(takes, stored, take_id)
@@ -779,7 +781,7 @@ def _wire_takes(demo: gr.Blocks, page: Page, playground: Playground) -> None:
         clip = decode_audio(wav)
         data = export_audio(clip.samples, clip.sample_rate, fmt, LOUDNESS_TARGETS[target])
         name = file_name(record, fmt)
-        files = [write_export(AudioFile(data, name))]
+        files = [AudioFile(data, name)]
         captions = takes.load_captions(record.take_id)
         if captions is not None:
             files += _captions_files(record, captions)

@@ -191,6 +191,8 @@ class Part:
     pause: float  # seconds of silence after it
     exact: bool = False  # a pause tag: the silence from its sound to the next is exactly `pause`
     lead: float = 0.0  # the first part only: exact silence before its sound (a leading tag)
+    request: TakeRequest | None = None  # whose model, voice and parameters speak it
+    speaker: str = ""  # in a scene, who speaks it (named in the captions)
 
 
 @dataclass(frozen=True)
@@ -311,12 +313,30 @@ class Synthesizer:
         Only a take of several chunks with calls to wait for is streamed: a one-call take, or
         one wholly from the cache, is ready as soon as its first chunk would be.
         """
+        parts = [replace(part, request=request) for part in self.plan_parts(request.segments)]
+        yield from self.stream_parts(
+            parts, int(request.parameters["seed"]), api_key, allowance,
+            live=live, meter=meter, visitor=visitor,
+        )
+
+    def stream_parts(
+        self,
+        parts: list[Part],
+        seed: int,
+        api_key: str,
+        allowance: CallAllowance | None = None,
+        *,
+        live: bool = True,
+        meter: CallMeter | None = None,
+        visitor: str = "",
+    ) -> Iterator[ChunkAudio | Take]:
+        """As `stream`, for parts that may each have their own request (a scene's lines, each
+        in its speaker's voice), all under one key's fair share."""
         started = time.monotonic()
         meter = meter or CallMeter()
-        parts = self.plan_parts(request.segments)
         chunks = [part.chunk for part in parts]
         total = len(chunks)
-        keys = [self.chunk_key(request, chunk) for chunk in chunks]
+        keys = [self.chunk_key(part.request, part.chunk) for part in parts]
         # Identical chunks (a repeated line) are one call, and a chunk paid for before is none.
         indices_of: dict[str, list[int]] = {}
         for index, key in enumerate(keys):
@@ -341,6 +361,7 @@ class Synthesizer:
 
         def call(key: str) -> tuple[bytes, ChunkAudio, str | None]:
             index = indices_of[key][0]
+            request = parts[index].request
             result = self.client.synthesize(
                 request.model.endpoint,
                 request.body(chunks[index].spoken),
@@ -378,7 +399,8 @@ class Synthesizer:
                     piece = ready.pop(next_to_yield)
                     start, end = piece.speech
                     spans.append(Span((offset + start) / OUTPUT_SAMPLE_RATE,
-                                      (offset + end) / OUTPUT_SAMPLE_RATE, chunks[next_to_yield].spoken))
+                                      (offset + end) / OUTPUT_SAMPLE_RATE, chunks[next_to_yield].spoken,
+                                      parts[next_to_yield].speaker))
                     batch.append(piece)
                     pieces.append(piece.samples)
                     offset += len(piece.samples)
@@ -413,7 +435,7 @@ class Synthesizer:
 
         yield Take(
             clip=Clip(np.concatenate(pieces), OUTPUT_SAMPLE_RATE),
-            seed=int(request.parameters["seed"]),
+            seed=seed,
             chunk_keys=tuple(keys),
             chunks=total,
             calls_made=meter.paid,

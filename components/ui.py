@@ -7,9 +7,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import shutil
 import tempfile
-import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from typing import Any
 import gradio as gr
 from gradio import processing_utils
 from gradio import utils as gradio_utils
-from gradio.data_classes import FileData
+from gradio.data_classes import FileData, ListFiles
 from starlette.middleware import Middleware
 
 from components import gradio_fixes
@@ -30,9 +28,8 @@ from components.synthesis import Take
 
 log = logging.getLogger("chatterbox.ui")
 
-_OUTPUT_DIR = tempfile.mkdtemp(prefix="chatterbox-exports-")
-# Gradio copies each served file into its own cache (deleted by `delete_cache`), so our
-# copies only need to outlive that hand-over; an hour is generous.
+# Served files live in Gradio's cache, whose files `delete_cache` removes after this long (a
+# content-addressed file in use is touched whenever it is served again, so it stays).
 OUTPUT_MAX_AGE_SECONDS = 3600
 
 
@@ -114,6 +111,22 @@ class TakeAudio(gr.Audio):
     def postprocess(self, value: Any) -> Any:
         if isinstance(value, AudioFile):
             return FileData(path=content_addressed(value, self.GRADIO_CACHE), orig_name=value.name)
+        return super().postprocess(value)
+
+
+class ServedFiles(gr.File):
+    """A file list fed AudioFiles (bytes and a name), like TakeAudio: each is stored once in
+    Gradio's cache under its content hash with its own name, so Gradio has nothing to copy."""
+
+    is_template = True
+
+    def postprocess(self, value: Any) -> Any:
+        if isinstance(value, list) and value and all(isinstance(v, AudioFile) for v in value):
+            return ListFiles(root=[
+                FileData(path=content_addressed(v, self.GRADIO_CACHE), orig_name=v.name,
+                         size=len(v.data))
+                for v in value
+            ])
         return super().postprocess(value)
 
 
@@ -239,16 +252,5 @@ def content_addressed(file: AudioFile, folder: str) -> str:
     os.replace(temp_name, path)
     return str(path)
 
-
-def write_export(file: AudioFile) -> str:
-    _remove_old_outputs()
-    return content_addressed(file, _OUTPUT_DIR)
-
-
-def _remove_old_outputs() -> None:
-    cutoff = time.time() - OUTPUT_MAX_AGE_SECONDS
-    for entry in os.scandir(_OUTPUT_DIR):
-        if entry.stat().st_mtime < cutoff:
-            shutil.rmtree(entry.path, ignore_errors=True)
 
 

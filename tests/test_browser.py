@@ -224,7 +224,10 @@ def test_slider_and_presets(app, contract_server, page):
 
     # Keyboard: focus the range and press the arrow key, as a person tabbing through would.
     range_input = page.locator("#chatterbox-temperature input[type=range]")
+    # The fold has just opened: focus the range once it has settled, as a person tabbing in.
+    expect(range_input).to_be_visible()
     range_input.focus()
+    expect(range_input).to_be_focused()
     page.keyboard.press("ArrowRight")
     expect(page.locator("#chatterbox-temperature input[type=number]")).to_have_value(
         re.compile(rf"^{re.escape(f'{temperature.default + temperature.step:g}')}0*$")

@@ -221,3 +221,31 @@ def test_paragraph_breaks_pause_longer_than_sentences(settings, contract_server)
         assert silent_tail / OUTPUT_SAMPLE_RATE >= PAUSE_SECONDS[chunk.pause_after]
     assert "paragraph" in {c.pause_after for c in plan}
     assert PAUSE_SECONDS["paragraph"] > PAUSE_SECONDS["sentence"]
+
+
+def test_parts_with_their_own_requests_speak_in_their_own_voices_in_order(settings, contract_server):
+    """The scene path: each part carries its own model, voice and parameters, and a speaker."""
+    from dataclasses import replace
+
+    from components.models import CHATTERBOX_TURBO
+
+    synth = synthesizer(settings)
+    alice = TakeRequest.build(CHATTERBOX, "Alice speaks first.", {**CHATTERBOX.defaults(), "seed": 7},
+                              Voice(), max_chars=1000)
+    bob = TakeRequest.build(CHATTERBOX_TURBO, "Bob answers [laugh] her.",
+                            {**CHATTERBOX_TURBO.defaults(), "seed": 7},
+                            Voice.from_url("https://example.com/bob.wav"), max_chars=1000)
+    parts = [
+        replace(synth.plan_parts(alice.segments)[0], request=alice, speaker="Alice", pause=0.35, exact=True),
+        replace(synth.plan_parts(bob.segments)[0], request=bob, speaker="Bob"),
+    ]
+    *_, take = synth.stream_parts(parts, 7, TEST_KEY, live=False)
+    by_path = {r.path: r.body for r in contract_server.state.synthesis_requests()}
+    assert by_path["/v1/chatterbox-tts"]["text"] == "Alice speaks first."
+    assert by_path["/v1/chatterbox-turbo-tts"] == {
+        "text": "Bob answers [laugh] her.", "reference_audio": "https://example.com/bob.wav",
+        **CHATTERBOX_TURBO.defaults(), "seed": 7}
+    assert [(span.speaker, span.text) for span in take.spans] == [
+        ("Alice", "Alice speaks first."), ("Bob", "Bob answers [laugh] her.")]
+    # The turn gap is exact: from the end of Alice's sound to the start of Bob's.
+    assert take.spans[1].start - take.spans[0].end == pytest.approx(0.35, abs=0.002)
