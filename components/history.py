@@ -109,7 +109,7 @@ class TakeRecord:
             return None
         if not all(_finite_number(data[name]) for name in numbers):
             return None
-        model = models.get(data["model"]) if isinstance(data["model"], str) else None
+        model = models.get(data["model"])
         if model is None or not isinstance(data["parameters"], Mapping):
             return None
         try:

@@ -10,7 +10,7 @@ preview and the cache key all read it; adding a model is one `Model` and one pre
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,6 +243,14 @@ def tags_in(text: str, known: tuple[str, ...]) -> list[str]:
     """The known sound tags written in `text`, in order, matched case-insensitively."""
     lowered = {tag.lower() for tag in known}
     return [match.group(0) for match in _TAG.finditer(text) if match.group(0).lower() in lowered]
+
+
+def left_out_note(removed: Sequence[str]) -> str:
+    """What the page says about sound tags removed for a model that does not perform them."""
+    return (
+        f"{len(removed)} sound tag{'s' * (len(removed) != 1)} left out ({', '.join(removed)}): "
+        "only Chatterbox Turbo performs them"
+    )
 
 
 def strip_tags(text: str, known: tuple[str, ...]) -> tuple[str, list[str]]:

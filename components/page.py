@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -469,15 +469,19 @@ def _wire_page(page: Page, playground: Playground) -> None:
 
         def use_example(example: Example = example, tab: ModelTab = tab) -> dict:
             """Fill the page with the example; nothing is synthesized until Generate."""
-            return {
-                page.text: example.text,
-                page.tabs: gr.Tabs(selected=example.model.name),
-                page.selected_model: example.model.name,
-                **{control: example.preset.values[name] for name, control in tab.controls.items()},
-            }
+            return {page.text: example.text, **_opened(page, tab, example.preset.values)}
 
         button.click(use_example, None, [page.text, page.tabs, page.selected_model, *all_controls],
                      queue=False, api_visibility="private")
+
+
+def _opened(page: Page, tab: ModelTab, values: Mapping[str, Any]) -> dict:
+    """The updates that open `tab` with its controls set to `values`."""
+    return {
+        page.tabs: gr.Tabs(selected=tab.model.name),
+        page.selected_model: tab.model.name,
+        **{control: values[name] for name, control in tab.controls.items()},
+    }
 
 
 def _model_or_first(playground: Playground, name: Any) -> Model:
@@ -689,12 +693,9 @@ def _wire_takes(demo: gr.Blocks, page: Page, playground: Playground) -> None:
 
     def settings_of(record: TakeRecord) -> dict:
         """The page set to a take's model, text, settings, seed, speed and voice URL."""
-        tab = model_tabs[record.model]
         return {
-            page.tabs: gr.Tabs(selected=record.model),
-            page.selected_model: record.model,
+            **_opened(page, model_tabs[record.model], record.parameters),
             page.text: record.text,
-            **{control: record.parameters[name] for name, control in tab.controls.items()},
             page.seed: record.parameters["seed"],
             page.random_seed: False,
             page.speed: record.speed,

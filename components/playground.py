@@ -18,7 +18,7 @@ from components.cache import AudioCache
 from components.errors import ChatterboxError, InvalidInput, LocalFailure, MissingAPIKey
 from components.history import Captions, TakeRecord, TakeStore, matching_preset
 from components.limits import DailyCallBudget, LimitStore, VisitorRateLimit
-from components.models import MODELS, SOUND_TAGS, Model, strip_tags
+from components.models import MODELS, SOUND_TAGS, Model, left_out_note, strip_tags
 from components.parameters import SEED_MAX
 from components.pauses import split_pauses, strip_pauses, total_pause_seconds
 from components.presets import Preset, load_presets
@@ -198,11 +198,11 @@ class Playground:
         if not text.strip():
             return "0 characters"
         spoken, removed = (text, []) if model.tags else strip_tags(text, SOUND_TAGS)
+        counted = len(strip_pauses(text, strict=False))  # pauses are silence, not characters
         try:
             segments = split_pauses(spoken)
         except InvalidInput as error:  # a pause tag half typed, or wrong: say which
-            return f"{len(strip_pauses(text, strict=False)):,} characters · {error}"
-        counted = len(strip_pauses(text, strict=False))  # pauses are silence, not characters
+            return f"{counted:,} characters · {error}"
         calls = len(self.synthesizer.plan_parts(segments))
         cost = calls * model.cost_per_call
         notes = []
@@ -212,10 +212,7 @@ class Playground:
         if len(segments) > 1 or silence:
             notes.append(f"{silence:g} s of pauses")
         if removed:
-            notes.append(
-                f"{len(removed)} sound tag{'s' * (len(removed) != 1)} left out: only "
-                "Chatterbox Turbo performs them"
-            )
+            notes.append(left_out_note(removed))
         return (
             f"{counted:,} characters · {calls} call{'s' * (calls != 1)} to {model.label} "
             f"(≤{self.settings.chunk_chars} characters each) · about ${cost:.3f}"
@@ -263,12 +260,7 @@ class Playground:
             events = self.synthesizer.stream(
                 request, api_key, allowance, live=live, meter=meter, visitor=visitor
             )
-            notes = []
-            if request.removed_tags:
-                notes.append(
-                    f"sound tags left out ({', '.join(request.removed_tags)}): only Chatterbox "
-                    "Turbo performs them"
-                )
+            notes = [left_out_note(request.removed_tags)] if request.removed_tags else []
             for event in events:
                 if isinstance(event, Take):
                     event, applied = _at_speed(event, speed)

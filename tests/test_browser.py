@@ -811,7 +811,8 @@ def test_the_selected_preset_follows_the_sliders(app, contract_server, page):
 
     # A manual change: no preset is marked, "Custom" says what differs, the fold says so too.
     number = page.locator("#chatterbox-temperature input[type=number]")
-    page.locator("#chatterbox-fine-tune").get_by_text(re.compile("Fine-tune")).click()
+    open_fine_tune(page)
+    expect(number).to_have_value("1.2")  # the unfolded slider holds the preset's value
     number.fill("0.9")
     number.press("Tab")
     expect(line).to_contain_text("Custom")
