@@ -23,22 +23,28 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from components.errors import InvalidInput
 from components.models import MODELS, SOUND_TAGS, Model, strip_tags
-from components.pauses import split_pauses, strip_pauses
+from components.parameters import Parameter, describe_range, format_value
+from components.pauses import Segment, split_pauses, strip_pauses
 from components.presets import Preset
 from components.safe_url import validate_reference_url
-from components.synthesis import RAW_LENGTH_FACTOR, clean_text
+from components.synthesis import RAW_LENGTH_FACTOR, Part, TakeRequest, Voice, clean_text
 
 SCRIPT_FIELD = "script"
 CAST_FIELD = "cast"
 MAX_NAME_CHARS = 40
 DEFAULT_PRESET = "default"
 CAST_KEYS = ("model", "preset", "reference_audio_url", "parameters")
+# The silence from the end of one speaker's turn to the start of the next: exact, like a pause.
+TURN_GAP = Parameter(
+    "turn_gap", "Turn gap (s)", 0.0, 2.0, 0.35, 0.05,
+    "Silence between one speaker's turn and the next, in seconds.",
+)
 
 # Letters and digits of any script (people are called José and Zoë), spaces, and the
 # punctuation names carry: O'Brien, Jean-Luc, Dr. Who, npc_2. Nothing else, so a line like
@@ -361,23 +367,22 @@ def _reference_url(speaker: str, url: Any) -> str:
 
 def scene_cost(
     lines: Sequence[Line],
-    cast: Mapping[str, CastMember],
+    models_of: Mapping[str, Model],
     plan_calls: Callable[[str], int],
 ) -> dict[str, tuple[int, float]]:
     """Calls and dollars per model name, in order of the models' first lines.
 
-    `plan_calls` is the app's planner: how many calls one text takes. Each line is planned as
-    its model will receive it, so a model that does not perform sound tags is planned without
-    them, as the single-take preview does.
+    `models_of` maps each speaker to their model; `plan_calls` is the app's planner: how many
+    calls one text takes. Each line is planned as its model will receive it, so a model that
+    does not perform sound tags is planned without them, as the single-take preview does.
     """
-    members = {_name_key(name): member for name, member in cast.items()}
+    by_key = {_name_key(name): model for name, model in models_of.items()}
     calls: dict[str, int] = {}
     price: dict[str, float] = {}
     for line in lines:
-        member = members.get(_name_key(line.speaker))
-        if member is None:
+        model = by_key.get(_name_key(line.speaker))
+        if model is None:
             raise _cast_error(f'Speaker "{line.speaker}" (line {line.number}) is not in the cast.')
-        model = member.model
         text = line.text if model.tags else strip_tags(line.text, SOUND_TAGS)[0]
         calls[model.name] = calls.get(model.name, 0) + plan_calls(text)
         price[model.name] = model.cost_per_call
@@ -401,3 +406,147 @@ def cost_line(costs: Mapping[str, tuple[int, float]], models: Sequence[Model] = 
     total = sum(dollars for _, dollars in spent.values())
     plural = "s" * (total_calls != 1)
     return f"{total_calls} call{plural} · about ${total:.3f} ({', '.join(parts)})"
+
+
+def speakers_in(script: Any) -> list[str]:
+    """The speakers of a script being typed, in order of first appearance: lines that are not
+    (yet) `Name: text` are skipped rather than refused, so the cast follows the typing."""
+    if not isinstance(script, str):
+        return []
+    seen: dict[str, str] = {}
+    for row in script.splitlines()[: MAX_SCENE_LINES]:
+        name, colon, said = row.partition(":")
+        name = _tidy_name(name)
+        if colon and said.strip() and _NAME.fullmatch(name) and len(name) <= MAX_NAME_CHARS:
+            if any(ch.isalnum() for ch in name):
+                seen.setdefault(_name_key(name), name)
+    return list(seen.values())
+
+
+MAX_SCENE_LINES = 2000  # far beyond any scene a text cap allows; bounds the typing-time parse
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A validated scene: every line's request (its speaker's model, voice and parameters, and
+    its seed), ready to synthesize. Nothing in it is unchecked."""
+
+    lines: tuple[Line, ...]
+    cast: Mapping[str, CastMember]
+    requests: tuple[TakeRequest, ...]  # one per line, in script order
+    turn_gap: float
+    seed: int  # the scene's seed, used by every line a redo has not given its own
+    line_seeds: Mapping[int, int]  # turn (1-based, in script order) → its own seed
+
+    @classmethod
+    def build(
+        cls,
+        lines: Sequence[Line],
+        cast: Mapping[str, CastMember],
+        voices: Mapping[str, Voice],
+        turn_gap: Any,
+        seed: Any,
+        line_seeds: Mapping[Any, Any],
+        max_chars: int,
+    ) -> Scene:
+        """`voices` maps a speaker to a voice already prepared (an upload); the others use
+        their cast entry's URL, or the default voice."""
+        gap = TURN_GAP.validate(turn_gap)
+        scene_seed = MODELS[0].seed.validate(seed)
+        own_seeds = _line_seeds(line_seeds, len(lines))
+        members = {_name_key(name): member for name, member in cast.items()}
+        uploads = {_name_key(name): voice for name, voice in voices.items()}
+        requests = []
+        for turn, line in enumerate(lines, start=1):
+            key = _name_key(line.speaker)
+            member = members[key]
+            voice = uploads.get(key) or (
+                Voice.from_url(member.reference_audio_url) if member.reference_audio_url else Voice()
+            )
+            parameters = {**member.parameters, "seed": own_seeds.get(turn, scene_seed)}
+            try:
+                request = TakeRequest.build(member.model, line.text, parameters, voice, max_chars)
+            except InvalidInput as error:
+                raise _script_error(f"Line {line.number} ({line.speaker}): {error}") from None
+            requests.append(request)
+        return cls(tuple(lines), dict(cast), tuple(requests), gap, scene_seed, own_seeds)
+
+    def parts(self, plan_parts: Callable[[Sequence[Segment]], list[Part]]) -> list[Part]:
+        """Every call of the scene in script order, each with its line's request. The first
+        call of a line names its speaker (for the captions); between two lines the silence is
+        exactly the turn gap, plus any pause tag that ends one line or starts the next."""
+        parts: list[Part] = []
+        for line, request in zip(self.lines, self.requests):
+            planned = [replace(part, request=request) for part in plan_parts(request.segments)]
+            planned[0] = replace(planned[0], speaker=line.speaker)
+            if parts:
+                # The turn: the silence after the previous line, exact like a pause tag's.
+                previous = parts[-1]
+                written = previous.pause if previous.exact else 0.0
+                parts[-1] = replace(
+                    previous, pause=written + self.turn_gap + planned[0].lead, exact=True
+                )
+                planned[0] = replace(planned[0], lead=0.0)
+            parts += planned
+        last = parts[-1]
+        if not last.exact:
+            parts[-1] = replace(last, pause=0.0)  # the scene ends with its last word
+        return parts
+
+    def normalized_script(self) -> str:
+        """The script as it was understood: one `Name: text` per turn, names as first written."""
+        return "\n".join(f"{line.speaker}: {line.text}" for line in self.lines)
+
+
+def _line_seeds(given: Mapping[Any, Any], turns: int) -> dict[int, int]:
+    if not isinstance(given, Mapping):
+        raise _script_error("line_seeds must map a line's turn number to its seed.")
+    seeds = {}
+    for turn, seed in given.items():
+        try:
+            number = int(turn)
+        except (TypeError, ValueError):
+            number = 0
+        if not 1 <= number <= turns:
+            raise _script_error(f"There is no line {turn!r} to give a seed; the scene has {turns}.")
+        seeds[number] = MODELS[0].seed.validate(seed)
+    return seeds
+
+
+def api_docstring(
+    models: Sequence[Model], presets: Mapping[str, Sequence[Preset]], max_chars: int
+) -> str:
+    """/synthesize_dialogue's docstring, which Gradio turns into the API page's and the MCP
+    tool's descriptions: the script format and the cast, with each model's fields, ranges and
+    defaults from its table."""
+    fields = []
+    for model in models:
+        names = ", ".join(p.name for p in presets.get(model.name, ())) or "none"
+        settings = "; ".join(
+            f"{p.name} {describe_range(p)} (default {format_value(p.default)})"
+            for p in model.tunable
+        )
+        voice = " Needs a voice." if model.reference_required else ""
+        fields.append(f'"{model.name}" ({model.label}; presets {names}): {settings}.{voice}')
+    return "\n".join([
+        "Speak a dialogue scene with several voices and return it as one 24 kHz WAV take, then "
+        "its captions (WebVTT, each line starting with the speaker's name), a details line and "
+        "the seed used. Every line is synthesized in parallel, in its speaker's voice and "
+        "settings, and cached on its own; everything is checked before any call.",
+        "Give the Segmind key in the X-Segmind-Key request header (or leave it out when the "
+        "app's owner pays).",
+        "",
+        "Args:",
+        f"    script: One turn per line, written {_FORMAT}; [pause:500ms] tags work inside "
+        f"lines. At most {max_chars:,} spoken characters.",
+        "    cast: A JSON object mapping each speaker's name to {\"model\", \"preset\", "
+        "\"reference_audio_url\", \"parameters\"}, all optional; parameters override the "
+        "preset, which overrides the model's defaults; no voice means Segmind's default voice. "
+        "Models: " + " ".join(fields),
+        f"    turn_gap: {TURN_GAP.description} {describe_range(TURN_GAP)}; default "
+        f"{format_value(TURN_GAP.default)}.",
+        f"    seed: The scene's seed, shared by every line, {describe_range(models[0].seed)}; "
+        f"default {format_value(models[0].seed.default)}.",
+        "    random_seed: true draws a new seed for this scene; default false.",
+        "    api_key: A Segmind API key; prefer the X-Segmind-Key header. Default empty.",
+    ])

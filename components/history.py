@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from components.cache import AudioCache
@@ -26,13 +26,14 @@ from components.presets import Preset
 from components.signing import Signer
 
 MAX_TAKES = 50
+DIALOGUE = "dialogue"  # a scene's "model": its lines each name their own
 _ID = re.compile(r"[0-9a-f]{64}")
 _RECORD = "take record"
 
 
 # Fields added after records were first signed: at these values they are left out of the
 # signed content, so a record saved before they existed stays valid (and means them).
-_UNSIGNED_DEFAULTS = {"model": CHATTERBOX.name, "speed": DEFAULT_SPEED}
+_UNSIGNED_DEFAULTS = {"model": CHATTERBOX.name, "speed": DEFAULT_SPEED, "scene": {}}
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,23 @@ class TakeRecord:
     seconds: float
     model: str = CHATTERBOX.name
     speed: float = DEFAULT_SPEED  # played at, pitch kept; not part of the backend's request
+    # A dialogue scene's turn gap, line seeds and cast (each speaker's model, preset,
+    # parameters and voice); empty for a one-voice take. `text` is then the whole script.
+    scene: dict[str, Any] = field(default_factory=dict)
     signature: str = ""  # the server's HMAC over every other field
 
     def label(self, number: int) -> str:
-        excerpt = self.text if len(self.text) <= 40 else self.text[:39] + "…"
         # UTC, and said so: the server's own clock and zone mean nothing to a visitor.
         when = time.strftime("%H:%M UTC", time.gmtime(self.created))
+        if self.scene:
+            names = ", ".join(self.scene["cast"])
+            names = names if len(names) <= 40 else names[:39] + "…"
+            turns = len(self.text.splitlines())
+            return (
+                f"#{number} · {when} · Scene: {names} · {turns} line{'s' * (turns != 1)} · "
+                f"seed {self.parameters['seed']} · {self.seconds:.1f} s"
+            )
+        excerpt = self.text if len(self.text) <= 40 else self.text[:39] + "…"
         turbo = " · Turbo" if self.model != CHATTERBOX.name else ""
         speed = f" · {self.speed:g}×" if self.speed != DEFAULT_SPEED else ""
         return (
@@ -109,19 +121,46 @@ class TakeRecord:
             return None
         if not all(_finite_number(data[name]) for name in numbers):
             return None
-        model = models.get(data["model"])
-        if model is None or not isinstance(data["parameters"], Mapping):
+        if not isinstance(data["parameters"], Mapping) or not isinstance(data["scene"], Mapping):
             return None
         try:
-            parameters = model.validate(data["parameters"])
+            if data["model"] == DIALOGUE:
+                parameters = _scene_parameters(data["parameters"], data["scene"], models)
+            elif data["model"] in models and not data["scene"]:
+                parameters = models[data["model"]].validate(data["parameters"])
+            else:
+                return None
             speed = validate_speed(data["speed"])
-        except (InvalidInput, ValueError, TypeError, OverflowError):
+        except (InvalidInput, ValueError, TypeError, OverflowError, KeyError, AttributeError):
             return None
         record = cls(**{**data, "parameters": parameters, "speed": speed,
                         "created": float(data["created"]), "seconds": float(data["seconds"])})
         if not _ID.fullmatch(record.take_id) or (record.voice_id and not _ID.fullmatch(record.voice_id)):
             return None
         return record
+
+
+def _scene_parameters(
+    parameters: Mapping[str, Any], scene: Mapping[str, Any], models: Mapping[str, Model]
+) -> dict[str, int]:
+    """A scene record's seed, once its scene has the shape the app writes: every cast entry's
+    model and parameters valid, every line seed valid. Raises on anything else."""
+    seed_parameter = next(iter(models.values())).seed
+    if set(parameters) != {seed_parameter.name} or set(scene) != {"turn_gap", "line_seeds", "cast"}:
+        raise ValueError("not a scene record")
+    if not _finite_number(scene["turn_gap"]) or not scene["cast"]:
+        raise ValueError("not a scene record")
+    for seed in scene["line_seeds"].values():
+        seed_parameter.validate(seed)
+    for entry in scene["cast"].values():
+        model = models[entry["model"]]
+        model.validate({**entry["parameters"], seed_parameter.name: seed_parameter.default})
+        if not all(isinstance(entry[key], str) for key in
+                   ("preset", "reference_audio_url", "voice_label", "voice_id")):
+            raise ValueError("not a scene record")
+        if entry["voice_id"] and not _ID.fullmatch(entry["voice_id"]):
+            raise ValueError("not a scene record")
+    return {seed_parameter.name: seed_parameter.validate(parameters[seed_parameter.name])}
 
 
 def _finite_number(value: Any) -> bool:
@@ -229,7 +268,7 @@ class TakeStore:
         if self.cache is None or record.take_id not in self.cache:
             return None
         share_id = secrets.token_hex(32)
-        shared = replace(record, voice_id="", signature="")
+        shared = replace(record, voice_id="", signature="", scene=_without_uploads(record.scene))
         if record.voice_id:
             shared = replace(shared, voice_label="an uploaded voice (not shared)")
         self.cache.put(share_id, json.dumps(shared.to_json()).encode("utf-8"))
@@ -260,3 +299,15 @@ class TakeStore:
 
     def _link_key(self, take_id: str) -> str:
         return self.signer.digest("share-link", take_id.encode("ascii"))
+
+
+def _without_uploads(scene: Mapping[str, Any]) -> dict[str, Any]:
+    """A scene as a share link shows it: every uploaded voice left out, named as such."""
+    if not scene:
+        return {}
+    cast = {
+        speaker: {**entry, "voice_id": "", "voice_label": "an uploaded voice (not shared)"}
+        if entry["voice_id"] else entry
+        for speaker, entry in scene["cast"].items()
+    }
+    return {**scene, "cast": cast}

@@ -16,10 +16,22 @@ from typing import Any
 import gradio as gr
 
 from components.audio import OUTPUT_SAMPLE_RATE, AudioFile, decode_audio, encode_wav
-from components.errors import ChatterboxError
+from components.errors import ChatterboxError, InvalidInput
 from components.examples import Example, load_examples
 from components.export import DEFAULT_EXPORT_FORMAT, EXPORT_FORMATS, export_audio
-from components.history import MAX_TAKES, Captions, TakeRecord, TakeStore
+from components.dialogue import TURN_GAP
+from components.dialogue import api_docstring as dialogue_docstring
+from components.dialogue_page import CSS as DIALOGUE_CSS
+from components.dialogue_page import (
+    SHOW_DIALOGUE_JS,
+    DialogueTab,
+    build_dialogue_tab,
+    redo_choices,
+    scene_updates,
+    uploaded_voices,
+    wire_cast,
+)
+from components.history import DIALOGUE, MAX_TAKES, Captions, TakeRecord, TakeStore
 from components.media_tools import ffmpeg_check
 from components.models import Model
 from components.parameters import Parameter
@@ -33,13 +45,14 @@ from components.ui import (
     LiveAudio,
     PageOnlyJSON,
     PlaygroundBlocks,
-    RawCheckbox,
     RawNumber,
     RawSlider,
     RawTextbox,
     ServedFiles,
     TakeAudio,
+    chosen_key,
     content_addressed,
+    control,
     details_line,
     file_name,
     is_mcp_call,
@@ -130,6 +143,7 @@ class Page:
     seed_used: gr.Number
     last_record: PageOnlyJSON
     takes: TakesPanel
+    dialogue: DialogueTab
 
     def synthesis_inputs(self, tab: ModelTab) -> list[Any]:
         """The endpoint's inputs, in its signature's order (see _api_signature)."""
@@ -156,7 +170,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
         request_max_bytes=request_max_bytes,
         title="Chatterbox TTS Playground",
         delete_cache=(OUTPUT_MAX_AGE_SECONDS, OUTPUT_MAX_AGE_SECONDS),
-        css=CSS,
+        css=CSS + DIALOGUE_CSS,
     ) as demo:
         gr.Markdown(
             "## Chatterbox TTS Playground\n"
@@ -167,7 +181,7 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
             with gr.Column(scale=3, min_width=320):
                 text, text_stats, selected_model = _text_section(playground)
                 example_buttons = _examples_row(examples)
-                tabs, model_tabs = _model_tabs(playground)
+                tabs, model_tabs, dialogue = _model_tabs(playground)
             with gr.Column(scale=2, min_width=320):
                 generate, live, player, captions, details = _output_section()
                 speed, seed, random_seed, reuse_seed, seed_used = _speed_and_seed(
@@ -180,11 +194,13 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
             text, text_stats, example_buttons, selected_model, tabs, model_tabs, generate, live,
             player, captions, details, speed, reference_audio, reference_audio_url, voice_note,
             api_key, seed, random_seed, reuse_seed, seed_used, PageOnlyJSON(None, visible=False),
-            _takes_section(),
+            _takes_section(), dialogue,
         )
         _wire_page(page, playground)
         for tab in model_tabs:
             _wire_model_tab(page, tab, playground, settings, ffmpeg)
+        wire_cast(dialogue, playground)
+        _wire_dialogue(page, playground, settings, ffmpeg)
         _wire_takes(demo, page, playground)
     return demo
 
@@ -208,13 +224,15 @@ def _examples_row(examples: list[Example]) -> list[tuple[gr.Button, Example]]:
         ]
 
 
-def _model_tabs(playground: Playground) -> tuple[gr.Tabs, list[ModelTab]]:
+def _model_tabs(playground: Playground) -> tuple[gr.Tabs, list[ModelTab], DialogueTab]:
     model_tabs = []
     with gr.Tabs(elem_id="models") as tabs:
         for model in playground.models:
             with gr.Tab(model.label, id=model.name, elem_id=f"tab-{model.name}") as tab:
                 model_tabs.append(_model_controls(model, tab, playground.presets[model.name]))
-    return tabs, model_tabs
+        with gr.Tab("Dialogue", id=DIALOGUE, elem_id=f"tab-{DIALOGUE}") as tab:
+            dialogue = build_dialogue_tab(playground, tab)
+    return tabs, model_tabs, dialogue
 
 
 def _model_controls(model: Model, tab: gr.Tab, presets: list[Preset]) -> ModelTab:
@@ -246,34 +264,16 @@ def _model_controls(model: Model, tab: gr.Tab, presets: list[Preset]) -> ModelTa
                 for tag in model.tags
             ]
     main = model.main_controls
-    controls = {p.name: _control(model, p) for p in model.tunable if p.name in main}
+    controls = {p.name: control(p, f"{model.name}-{p.name}") for p in model.tunable if p.name in main}
     with gr.Accordion(
         "Fine-tune",
         open=not main,
         elem_id=f"{model.name}-fine-tune",
     ):
-        controls |= {p.name: _control(model, p) for p in model.tunable if p.name not in main}
+        controls |= {p.name: control(p, f"{model.name}-{p.name}") for p in model.tunable if p.name not in main}
     controls = {p.name: controls[p.name] for p in model.tunable}  # the table's order
     run = gr.Button(f"Generate with {model.label}", visible="hidden", elem_id=f"run-{model.name}")
     return ModelTab(model, tab, controls, preset_buttons, preset_line, tag_buttons, run)
-
-
-def _control(model: Model, parameter: Parameter) -> gr.components.Component:
-    elem_id = f"{model.name}-{parameter.name}"
-    if parameter.boolean:
-        return RawCheckbox(
-            value=parameter.default, label=parameter.label, info=parameter.description,
-            elem_id=elem_id,
-        )
-    return RawSlider(
-        minimum=parameter.minimum,
-        maximum=parameter.maximum,
-        value=parameter.default,
-        step=parameter.step,
-        label=parameter.label,
-        info=parameter.description,
-        elem_id=elem_id,
-    )
 
 
 def _output_section() -> tuple[gr.Button, LiveAudio, TakeAudio, ServedFiles, gr.Markdown]:
@@ -441,6 +441,8 @@ _SHARE_URL_JS = """(link) => link && !link.includes('://')
 
 def _wire_page(page: Page, playground: Playground) -> None:
     page.generate.click(None, [page.selected_model], None, js=_RUN_SELECTED_JS)
+    page.selected_model.change(None, page.selected_model, None, js=SHOW_DIALOGUE_JS)
+    page.dialogue.tab.select(None, None, page.selected_model, js=f"() => {json.dumps(DIALOGUE)}")
 
     def preview(text: Any, model_name: Any) -> str:
         return playground.preview(text, _model_or_first(playground, model_name))
@@ -586,10 +588,7 @@ def _synthesis_handler(
             note = choice.note
             values = {p.name: given[p.name] for p in model.parameters}
             values["seed"] = resolve_seed(values["seed"], given["random_seed"])
-            # A key typed into the page (or passed as api_key) wins over the header; anything
-            # typed that is not empty, a non-string too, is checked as a key.
-            typed, header = given["api_key"], given["x_segmind_key"]
-            key = typed if typed not in ("", None) or not isinstance(header, str) else header
+            key = chosen_key(given["api_key"], given["x_segmind_key"])
             request = given["request"]
             live_wanted = not is_mcp_call(request) and ffmpeg.result().available
             events = playground.generate(
@@ -598,7 +597,7 @@ def _synthesis_handler(
             )
             yield from _take_updates(page, events, note, given["progress"])
         except Exception as error:  # noqa: BLE001 — every failure gets a readable message
-            message = str(error) if isinstance(error, ChatterboxError) else unexpected_error(error)
+            message = _message(error)
             # The last take stays in the player: an error never costs a paid take.
             yield {page.details: f"**Error:** {message}", page.voice_note: note}
             raise gr.Error(message, print_exception=False) from None
@@ -609,6 +608,112 @@ def _synthesis_handler(
     synthesize.__name__ = synthesize.__qualname__ = model.api_name
     synthesize.__doc__ = model.api_docstring(settings.max_text_chars, settings.reference_seconds)
     return synthesize
+
+
+def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpeg: Any) -> None:
+    """A scene is made three ways, all through one path: the page's Generate (reading every
+    cast slot), "Redo a line", and /synthesize_dialogue for API and MCP callers."""
+    dialogue = page.dialogue
+    page_inputs = [dialogue.script, dialogue.turn_gap, page.seed, page.random_seed, page.api_key]
+
+    def generate_scene(request: gr.Request, progress: gr.Progress = gr.Progress(), *values: Any):
+        script, turn_gap, seed, random_seed, api_key, *slot_values = values
+
+        def events() -> Iterator[ChunkAudio | FinishedTake]:
+            cast, uploads = dialogue.cast_from(script, slot_values)
+            return playground.generate_scene(
+                script, cast, turn_gap, resolve_seed(seed, random_seed), api_key,
+                visitor_of(request), uploads=uploads, live=ffmpeg.result().available,
+            )
+
+        yield from _scene_updates(page, events, progress)
+
+    def redo_line(carried: Any, turn: Any, api_key: Any, request: gr.Request,
+                  progress: gr.Progress = gr.Progress()):
+        def events() -> Iterator[ChunkAudio | FinishedTake]:
+            record = playground.takes.verified(carried)
+            if record is None or not record.scene:
+                raise InvalidInput("take", "Generate a scene first, then pick one of its lines.")
+            return playground.redo_line(
+                record, turn, api_key, visitor_of(request), live=ffmpeg.result().available
+            )
+
+        yield from _scene_updates(page, events, progress)
+
+    api_outputs = [page.player, page.captions, page.details, page.seed_used]
+    seed_parameter = playground.models[0].seed
+
+    def synthesize_dialogue(
+        script: str,
+        cast: dict | str,
+        turn_gap: float = TURN_GAP.default,
+        seed: int = int(seed_parameter.default),
+        random_seed: bool = False,
+        api_key: str = "",
+        request: gr.Request = None,
+        x_segmind_key: gr.Header = None,
+        progress: gr.Progress = gr.Progress(),
+    ):
+        def events() -> Iterator[ChunkAudio | FinishedTake]:
+            stripped, uploads = uploaded_voices(cast)
+            return playground.generate_scene(
+                script, stripped, turn_gap, resolve_seed(seed, random_seed),
+                chosen_key(api_key, x_segmind_key), visitor_of(request), uploads=uploads,
+                live=False,
+            )
+
+        for update in _scene_updates(page, events, progress):
+            yield {output: value for output, value in update.items() if output in api_outputs}
+
+    synthesize_dialogue.__doc__ = dialogue_docstring(
+        playground.models, playground.presets, settings.max_text_chars
+    )
+    remember = _remember_take(playground, page)
+
+    def remember_scene(carried: Any) -> dict:
+        """Offer the scene's lines to "Redo a line"."""
+        record = playground.takes.verified(carried)
+        if record is None or not record.scene:
+            return {}
+        return {dialogue.scene_record: carried,
+                dialogue.redo_line: gr.update(choices=redo_choices(record))}
+
+    for trigger, handler, inputs in (
+        (dialogue.run, generate_scene, [*page_inputs, *dialogue.slot_inputs()]),
+        (dialogue.redo, redo_line, [dialogue.scene_record, dialogue.redo_line, page.api_key]),
+    ):
+        event = trigger.click(
+            handler, inputs, page.synthesis_outputs, show_progress_on=[page.live],
+            api_visibility="private",
+        )
+        event.success(
+            remember, [page.last_record, page.takes.history],
+            [page.takes.history, page.takes.take_a, page.takes.take_b, page.player, page.captions],
+            api_visibility="private",
+        ).then(remember_scene, page.last_record, [dialogue.scene_record, dialogue.redo_line],
+               api_visibility="private")
+    dialogue.api_run.click(
+        synthesize_dialogue,
+        [dialogue.script, dialogue.api_cast, dialogue.turn_gap, page.seed, page.random_seed,
+         page.api_key],
+        api_outputs,
+        api_name="synthesize_dialogue",
+    )
+
+
+def _scene_updates(
+    page: Page, make_events: Callable[[], Iterator[ChunkAudio | FinishedTake]], progress: Any
+) -> Iterator[dict]:
+    try:
+        yield from _take_updates(page, make_events(), "", progress)
+    except Exception as error:  # noqa: BLE001 — every failure gets a readable message
+        message = _message(error)
+        yield {page.details: f"**Error:** {message}"}
+        raise gr.Error(message, print_exception=False) from None
+
+
+def _message(error: Exception) -> str:
+    return str(error) if isinstance(error, ChatterboxError) else unexpected_error(error)
 
 
 def _captions_files(record: TakeRecord, captions: Captions) -> list[AudioFile]:
@@ -691,19 +796,31 @@ def _wire_takes(demo: gr.Blocks, page: Page, playground: Playground) -> None:
     model_tabs = {tab.model.name: tab for tab in page.model_tabs}
     all_controls = [control for tab in page.model_tabs for control in tab.controls.values()]
 
+    dialogue = page.dialogue
+    restorable = {*model_tabs, DIALOGUE}
+
     def settings_of(record: TakeRecord) -> dict:
-        """The page set to a take's model, text, settings, seed, speed and voice URL."""
+        """The page set to a take's model, text, settings, seed, speed and voice URL; for a
+        scene, the Dialogue tab set to its script, turn gap, seed and cast."""
+        common = {page.seed: record.parameters["seed"], page.random_seed: False}
+        if record.scene:
+            return {page.tabs: gr.Tabs(selected=DIALOGUE), page.selected_model: DIALOGUE,
+                    **common, **scene_updates(dialogue, record)}
         return {
             **_opened(page, model_tabs[record.model], record.parameters),
+            **common,
             page.text: record.text,
-            page.seed: record.parameters["seed"],
-            page.random_seed: False,
             page.speed: record.speed,
             page.reference_audio_url: record.voice_url,
         }
 
+    slot_settings = [component for slot in dialogue.slots
+                     for component in (slot.model, slot.reference_audio_url,
+                                       *slot.presets.values(),
+                                       *[c for controls in slot.controls.values() for c in controls.values()])]
     settings_outputs = [page.tabs, page.selected_model, page.text, *all_controls, page.seed,
-                        page.random_seed, page.speed, page.reference_audio_url]
+                        page.random_seed, page.speed, page.reference_audio_url,
+                        dialogue.script, dialogue.turn_gap, *slot_settings]
 
     def open_page(stored: Any, request: gr.Request) -> dict:
         """List this browser's takes; a share link (?take=…) also opens its take."""
@@ -714,7 +831,7 @@ def _wire_takes(demo: gr.Blocks, page: Page, playground: Playground) -> None:
             return shown
         record = takes.shared(link)
         wav = takes.load_take(record.take_id) if record else None
-        if record is None or wav is None or record.model not in model_tabs:
+        if record is None or wav is None or record.model not in restorable:
             return {**shown, page.details: "That share link has expired or was replaced by a "
                     "newer one; ask for a new link."}
         stored = takes.append_record(stored, record)
@@ -754,21 +871,29 @@ def _wire_takes(demo: gr.Blocks, page: Page, playground: Playground) -> None:
     def use_settings(take_id: str | None, stored: Any) -> dict:
         """Put a take's model, text, settings, speed and voice back."""
         record = _find(takes, stored, take_id)
-        if record is None or record.model not in model_tabs:
+        if record is None or record.model not in restorable:
             return {panel.note: "Pick a take in A first."}
-        note = f"Settings of take “{record.text[:40]}” restored ({model_tabs[record.model].model.label})."
-        voice = None
-        if record.voice_id:
-            # Bytes, not a path: Gradio would run ffprobe on a path.
-            voice = takes.load_voice(record.voice_id)
-            if voice is None:
-                note += " Its uploaded voice is no longer cached: upload it again."
-        return {**settings_of(record), page.reference_audio: voice, panel.note: note}
+        if record.scene:
+            note = f"Scene “{record.text[:40]}” restored in the Dialogue tab."
+            voice_ids = [entry["voice_id"] for entry in record.scene["cast"].values()]
+            voice_outputs = [slot.reference_audio for slot in dialogue.slots]
+        else:
+            note = f"Settings of take “{record.text[:40]}” restored ({model_tabs[record.model].model.label})."
+            voice_ids, voice_outputs = [record.voice_id], [page.reference_audio]
+        voices = {output: None for output in voice_outputs}
+        for output, voice_id in zip(voice_outputs, voice_ids):
+            if voice_id:
+                # Bytes, not a path: Gradio would run ffprobe on a path.
+                voices[output] = takes.load_voice(voice_id)
+                if voices[output] is None:
+                    note += " An uploaded voice is no longer cached: upload it again."
+        return {**settings_of(record), **voices, panel.note: note}
 
     panel.restore.click(
         use_settings,
         [panel.take_a, panel.history],
-        [*settings_outputs, page.reference_audio, panel.note],
+        [*settings_outputs, page.reference_audio,
+         *[slot.reference_audio for slot in dialogue.slots], panel.note],
         api_visibility="private",
     )
 

@@ -7,16 +7,26 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from components.audio import OUTPUT_SAMPLE_RATE, Clip, encode_wav, prepare_reference
 from components.captions import build_cues, scale_cues, to_srt, to_webvtt
 from components.cache import AudioCache
 from components.errors import ChatterboxError, InvalidInput, LocalFailure, MissingAPIKey
-from components.history import Captions, TakeRecord, TakeStore, matching_preset
+from components.dialogue import (
+    CAST_KEYS,
+    Scene,
+    cost_line,
+    parse_cast,
+    parse_script,
+    scene_cost,
+    speakers,
+)
+from components.history import DIALOGUE, Captions, TakeRecord, TakeStore, matching_preset
 from components.limits import DailyCallBudget, LimitStore, VisitorRateLimit
 from components.models import MODELS, SOUND_TAGS, Model, left_out_note, strip_tags
 from components.parameters import SEED_MAX
@@ -232,53 +242,176 @@ class Playground:
         speed: Any = DEFAULT_SPEED,
     ) -> Iterator[ChunkAudio | FinishedTake]:
         """Validate everything first, then make the take (streaming its chunks with `live`);
-        nothing invalid is ever sent.
+        nothing invalid is ever sent."""
 
-        Every request, refused ones included, leaves exactly one JSON log line, never the key,
-        counting every call Segmind may have billed, even when something fails afterwards.
-        """
-        started = time.monotonic()
-        meter = CallMeter()
-        visitor = self.visitor_id(visitor)  # limits, fair share and the log never see an address
-        line: dict[str, Any] = {
-            "request": uuid.uuid4().hex[:12],
-            "visitor": visitor,
-            "model": model.name,
-            "status": "error",
-        }
-        try:
+        def take(meter: CallMeter, visitor: str, line: dict) -> Iterator[ChunkAudio | FinishedTake]:
             request = TakeRequest.build(
                 model, text, parameters, voice, self.settings.max_text_chars
             )
-            speed = validate_speed(speed)
-            api_key, is_owner_key = self.api_key_for(visitor_key)
-            line["key"] = "owner" if is_owner_key else "visitor"
+            wanted_speed = validate_speed(speed)
+            api_key, allowance = self._key_and_allowance(visitor_key, visitor, line)
             line["chunks"] = len(self.synthesizer.plan_parts(request.segments))
-            allowance = (
-                OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
-            )
             events = self.synthesizer.stream(
                 request, api_key, allowance, live=live, meter=meter, visitor=visitor
             )
             notes = [left_out_note(request.removed_tags)] if request.removed_tags else []
             for event in events:
                 if isinstance(event, Take):
-                    event, applied = _at_speed(event, speed)
-                    if applied != speed:
-                        notes.append(f"played at normal speed: {speed:g}× could not be applied")
+                    event, applied = _at_speed(event, wanted_speed)
+                    if applied != wanted_speed:
+                        notes.append(f"played at normal speed: {wanted_speed:g}× could not be applied")
                     wav = encode_wav(event.clip.samples, event.clip.sample_rate)
-                    cues = scale_cues(build_cues(event.spans), applied)
-                    captions = Captions(to_webvtt(cues), to_srt(cues))
+                    captions = _captions(event, applied)
                     record = self._record(event, request, wav, applied, captions)
-                    finished = FinishedTake(event, record, wav, captions, tuple(notes))
+                    yield FinishedTake(event, record, wav, captions, tuple(notes))
+                else:
+                    yield _chunk_at_speed(event, wanted_speed)
+
+        return self._logged(model.name, visitor, take)
+
+    def generate_scene(
+        self,
+        script: Any,
+        cast: Any,
+        turn_gap: Any,
+        seed: Any,
+        visitor_key: Any,
+        visitor: str,
+        *,
+        uploads: Mapping[str, Any] = MappingProxyType({}),
+        line_seeds: Mapping[Any, Any] = MappingProxyType({}),
+        live: bool = True,
+    ) -> Iterator[ChunkAudio | FinishedTake]:
+        """A dialogue scene as one take: every line in its speaker's voice and settings, all
+        lines' calls in parallel under the key's fair share, each line cached on its own.
+
+        `uploads` maps a speaker to an uploaded file's path, or to a `Voice` already prepared
+        (a redo reuses the scene's voices); `line_seeds` gives a turn (1-based) its own seed.
+        Everything is checked, naming the line or the speaker, before any call."""
+
+        def scene_take(meter: CallMeter, visitor: str, line: dict) -> Iterator[ChunkAudio | FinishedTake]:
+            scene = self._scene(script, cast, turn_gap, seed, uploads, line_seeds)
+            api_key, allowance = self._key_and_allowance(visitor_key, visitor, line)
+            parts = scene.parts(self.synthesizer.plan_parts)
+            line.update(lines=len(scene.lines), chunks=len(parts))
+            events = self.synthesizer.stream_parts(
+                parts, scene.seed, api_key, allowance, live=live, meter=meter, visitor=visitor
+            )
+            removed = [tag for request in scene.requests for tag in request.removed_tags]
+            notes = (left_out_note(removed),) if removed else ()
+            for event in events:
+                if isinstance(event, Take):
+                    wav = encode_wav(event.clip.samples, event.clip.sample_rate)
+                    captions = _captions(event, DEFAULT_SPEED)
+                    record = self._scene_record(event, scene, wav, captions)
+                    yield FinishedTake(event, record, wav, captions, notes)
+                else:
+                    yield event
+
+        return self._logged(DIALOGUE, visitor, scene_take)
+
+    def redo_line(
+        self, record: TakeRecord, turn: Any, visitor_key: Any, visitor: str, *, live: bool = True
+    ) -> Iterator[ChunkAudio | FinishedTake]:
+        """The scene of `record` again with one line given a new random seed: only that line
+        costs a call, the others come from the cache, and the scene is stitched anew."""
+        if not record.scene:
+            raise InvalidInput("take", "That take is not a dialogue scene; pick a scene to redo a line of.")
+        turns = len(record.text.splitlines())
+        if isinstance(turn, bool) or not isinstance(turn, int) or not 1 <= turn <= turns:
+            raise InvalidInput("line", f"Pick a line from 1 to {turns} to redo.")
+        voices = {}
+        for speaker, entry in record.scene["cast"].items():
+            if entry.get("voice_id"):
+                wav = self.takes.load_voice(entry["voice_id"])
+                if wav is None:
+                    raise InvalidInput(
+                        "reference_audio",
+                        f"{speaker}'s uploaded voice is no longer cached: upload it again and "
+                        "generate the scene.",
+                    )
+                voices[speaker] = Voice.from_upload(
+                    wav, entry["voice_label"], self.settings.reference_encoding
+                )
+        seeds = {**record.scene["line_seeds"], str(turn): random.randint(0, SEED_MAX)}
+        cast = {speaker: {key: entry[key] for key in CAST_KEYS}
+                for speaker, entry in record.scene["cast"].items()}
+        return self.generate_scene(
+            record.text, cast, record.scene["turn_gap"], record.parameters["seed"], visitor_key,
+            visitor, uploads=voices, line_seeds=seeds, live=live,
+        )
+
+    def scene_preview(self, script: Any, models_of: Mapping[str, Model]) -> str:
+        """The scene's cost before anything is spent: calls and dollars, per model. A speaker
+        the page has not cast yet is priced at the first model."""
+        try:
+            lines = parse_script(script, self.settings.max_text_chars)
+        except InvalidInput as error:
+            return str(error)
+        models = {name: models_of.get(name, self.models[0]) for name in speakers(lines)}
+
+        def calls(text: str) -> int:
+            return len(self.synthesizer.plan_parts(split_pauses(text)))
+
+        costs = scene_cost(lines, models, calls)
+        return f"{len(lines)} line{'s' * (len(lines) != 1)} · {cost_line(costs, self.models)}"
+
+    def _scene(
+        self, script: Any, cast: Any, turn_gap: Any, seed: Any,
+        uploads: Mapping[str, Any], line_seeds: Mapping[Any, Any],
+    ) -> Scene:
+        lines = parse_script(script, self.settings.max_text_chars)
+        members = parse_cast(cast, lines, self.models, self.presets, uploaded=uploads)
+        voices = {}
+        for name, upload in uploads.items():
+            member = next((m for m in members.values() if m.speaker.casefold() == str(name).casefold()), None)
+            if member is None or upload is None:
+                continue  # a voice for someone the script does not use
+            if isinstance(upload, Voice):
+                voices[member.speaker] = upload
+                continue
+            try:
+                voices[member.speaker] = choose_voice(upload, "", self.settings, member.model).voice
+            except InvalidInput as error:
+                raise InvalidInput("cast", f'Speaker "{member.speaker}": {error}') from None
+        return Scene.build(lines, members, voices, turn_gap, seed, line_seeds, self.settings.max_text_chars)
+
+    def _key_and_allowance(
+        self, visitor_key: Any, visitor: str, line: dict
+    ) -> tuple[str, OwnerAllowance | None]:
+        """The key to call with, and the owner's limits when the owner pays."""
+        api_key, is_owner_key = self.api_key_for(visitor_key)
+        line["key"] = "owner" if is_owner_key else "visitor"
+        allowance = OwnerAllowance(self.rate_limit, self.budget, visitor) if is_owner_key else None
+        return api_key, allowance
+
+    def _logged(
+        self,
+        kind: str,
+        visitor: str,
+        make: Callable[[CallMeter, str, dict], Iterator[ChunkAudio | FinishedTake]],
+    ) -> Iterator[ChunkAudio | FinishedTake]:
+        """Run `make` and leave exactly one JSON log line for it, refused requests included,
+        never the key, counting every call Segmind may have billed, even when something fails
+        afterwards."""
+        started = time.monotonic()
+        meter = CallMeter()
+        visitor = self.visitor_id(visitor)  # limits, fair share and the log never see an address
+        line: dict[str, Any] = {
+            "request": uuid.uuid4().hex[:12],
+            "visitor": visitor,
+            "model": kind,
+            "status": "error",
+        }
+        try:
+            for event in make(meter, visitor, line):
+                if isinstance(event, FinishedTake):
                     line.update(
                         status="ok",
-                        cached=event.from_cache,
-                        audio_seconds=round(event.clip.duration, 2),
+                        cached=event.take.from_cache,
+                        audio_seconds=round(event.take.clip.duration, 2),
                     )
-                    yield finished
-                else:
-                    yield _chunk_at_speed(event, speed)
+                yield event
         except InvalidInput as error:
             line.update(status="refused", field=error.field)
             raise
@@ -297,6 +430,43 @@ class Playground:
             line["calls"] = meter.paid
             line["seconds"] = round(time.monotonic() - started, 3)
             log.info(json.dumps(line))
+
+    def _scene_record(self, take: Take, scene: Scene, wav: bytes, captions: Captions) -> TakeRecord:
+        """Keep a finished scene like any take, with its whole script and cast, so it replays,
+        restores and has a line redone for free but that line."""
+        identity = [*take.chunk_keys, {"pauses": list(take.pauses), "speed": DEFAULT_SPEED}]
+        take_id = self.takes.save_take(identity, wav)
+        self.takes.save_captions(take_id, captions)
+        voices = {line.speaker: request.voice for line, request in zip(scene.lines, scene.requests)}
+        cast = {}
+        for speaker, member in scene.cast.items():
+            voice = voices[speaker]
+            cast[speaker] = {
+                "model": member.model.name,
+                "preset": member.preset,
+                "reference_audio_url": member.reference_audio_url,
+                "parameters": dict(member.parameters),
+                "voice_label": voice.label,
+                "voice_id": self.takes.save_voice(voice.audio) if voice.audio else "",
+            }
+        record = TakeRecord(
+            take_id=take_id,
+            created=time.time(),
+            text=scene.normalized_script(),
+            parameters={"seed": scene.seed},
+            preset="scene",
+            voice_label=f"{len(cast)} voice{'s' * (len(cast) != 1)}",
+            voice_url="",
+            voice_id="",
+            seconds=round(take.clip.duration, 2),
+            model=DIALOGUE,
+            scene={
+                "turn_gap": scene.turn_gap,
+                "line_seeds": {str(turn): seed for turn, seed in scene.line_seeds.items()},
+                "cast": cast,
+            },
+        )
+        return self.takes.sign(record)
 
     def _record(
         self, take: Take, request: TakeRequest, wav: bytes, speed: float, captions: Captions
@@ -326,6 +496,11 @@ class Playground:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _captions(take: Take, speed: float) -> Captions:
+    cues = scale_cues(build_cues(take.spans), speed)
+    return Captions(to_webvtt(cues), to_srt(cues))
 
 
 def _at_speed(take: Take, speed: float) -> tuple[Take, float]:

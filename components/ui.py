@@ -22,6 +22,7 @@ from components import gradio_fixes
 from components.audio import AudioFile
 from components.export import export_filename
 from components.history import TakeRecord
+from components.parameters import Parameter
 from components.pauses import strip_pauses
 from components.request_limits import RequestSizeLimit
 from components.synthesis import Take
@@ -158,6 +159,17 @@ class PageOnlyJSON(gr.JSON):
         return True
 
 
+class CastJSON(gr.JSON):
+    """The dialogue endpoint's cast: a JSON object, or its JSON text. gr.JSON describes its
+    value as `{"type": {}}`, which is no JSON schema, so the MCP server refused every call."""
+
+    is_template = True
+
+    def api_info(self) -> dict[str, Any]:
+        return {"anyOf": [{"type": "object"}, {"type": "string"}],
+                "description": "a JSON object keyed by speaker, or its JSON text"}
+
+
 class RawCheckbox(gr.Checkbox):
     """A checkbox whose value reaches the handler as sent: gr.Checkbox turns 1 or "yes" into
     true, where the app's validation should refuse them by name."""
@@ -227,6 +239,30 @@ def file_name(record: TakeRecord, fmt: str) -> str:
     audio_format = "wav" if fmt in ("vtt", "srt") else fmt
     name = export_filename(words, seed, record.preset, audio_format, record.model, record.speed)
     return name if audio_format == fmt else f"{name.rsplit('.', 1)[0]}.{fmt}"
+
+
+def control(parameter: Parameter, elem_id: str) -> gr.components.Component:
+    """A parameter's control, bounded to its documented range: a checkbox or a slider."""
+    if parameter.boolean:
+        return RawCheckbox(
+            value=parameter.default, label=parameter.label, info=parameter.description,
+            elem_id=elem_id,
+        )
+    return RawSlider(
+        minimum=parameter.minimum,
+        maximum=parameter.maximum,
+        value=parameter.default,
+        step=parameter.step,
+        label=parameter.label,
+        info=parameter.description,
+        elem_id=elem_id,
+    )
+
+
+def chosen_key(typed: Any, header: Any) -> Any:
+    """A key typed into the page (or passed as api_key) wins over the X-Segmind-Key header;
+    anything typed that is not empty, a non-string too, is checked as a key."""
+    return typed if typed not in ("", None) or not isinstance(header, str) else header
 
 
 def is_mcp_call(request: gr.Request | None) -> bool:

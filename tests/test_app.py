@@ -49,9 +49,11 @@ def test_synthesize_returns_the_clip_with_details(app, contract_server):
     assert Path(vtt).read_text().startswith("WEBVTT") and "Welcome to Chatterbox" in Path(srt).read_text()
 
 
-def test_only_the_models_endpoints_are_public_api(app):
+def test_only_the_synthesis_endpoints_are_public_api(app):
     endpoints = app.client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-    assert list(endpoints) == ["/synthesize", "/synthesize_turbo"]
+    assert list(endpoints) == ["/synthesize", "/synthesize_turbo", "/synthesize_dialogue"]
+    dialogue = [p["parameter_name"] for p in endpoints["/synthesize_dialogue"]["parameters"]]
+    assert dialogue == ["script", "cast", "turn_gap", "seed", "random_seed", "api_key"]
     turbo = [p["parameter_name"] for p in endpoints["/synthesize_turbo"]["parameters"]]
     assert turbo == [
         "text", "reference_audio", "reference_audio_url", "temperature", "seed", "min_p",

@@ -122,6 +122,32 @@ def slider_value(page, name: str) -> float:
     return range_value
 
 
+def watch_first_times(page) -> None:
+    """Record, in the page, when each thing first happens (a MutationObserver misses nothing):
+    Live gets a source, Live plays, the take arrives, progress shows. Read `window.__seen`."""
+    page.evaluate(
+        """(PLAYER_FILE) => {
+        const seen = window.__seen = {};
+        const mark = (name) => { if (!(name in seen)) seen[name] = performance.now(); };
+        const check = () => {
+            const live = document.querySelector('#live audio');
+            if (live && live.getAttribute('src')) mark('live_src');
+            if (live && !live.paused && live.currentTime > 0) mark('live_playing');
+            if (document.querySelector(PLAYER_FILE)) mark('take');
+            const busy = /Generating parts|\\d+\\/\\d+ steps/;
+            for (const el of document.querySelectorAll('.progress-level, .progress-text')) {
+                if (busy.test(el.textContent)) mark('progress');
+            }
+        };
+        new MutationObserver(check).observe(document.body, {
+            subtree: true, childList: true, attributes: true, characterData: true,
+        });
+        setInterval(check, 25);
+    }""",
+        PLAYER_FILE,
+    )
+
+
 def wait_for_take(page) -> str:
     """Wait until the Take player holds a clip; return the clip's absolute URL."""
     link = page.locator(PLAYER_FILE)
@@ -450,28 +476,7 @@ def test_long_text_streams_then_completes(app, contract_server, page):
     assert calls >= 7
     assert dollars == pytest.approx(calls * CHATTERBOX.cost_per_call)
 
-    # Record, in the page, when each thing first happens (a MutationObserver misses nothing).
-    page.evaluate(
-        """(PLAYER_FILE) => {
-            const seen = window.__seen = {};
-            const mark = (name) => { if (!(name in seen)) seen[name] = performance.now(); };
-            const check = () => {
-                const live = document.querySelector('#live audio');
-                if (live && live.getAttribute('src')) mark('live_src');
-                if (live && !live.paused && live.currentTime > 0) mark('live_playing');
-                if (document.querySelector(PLAYER_FILE)) mark('take');
-                const busy = /Generating parts|\\d+\\/\\d+ steps/;
-                for (const el of document.querySelectorAll('.progress-level, .progress-text')) {
-                    if (busy.test(el.textContent)) mark('progress');
-                }
-            };
-            new MutationObserver(check).observe(document.body, {
-                subtree: true, childList: true, attributes: true, characterData: true,
-            });
-            setInterval(check, 25);
-        }""",
-        PLAYER_FILE,
-    )
+    watch_first_times(page)
     expect(page.locator("#live")).to_be_hidden()
     page.locator("#generate").click()
 
@@ -898,3 +903,97 @@ def test_a_take_shows_captions_and_a_share_link_plays_it_elsewhere_for_free(app,
         expect(other.locator(PLAYER_FILE)).to_have_count(0)
     finally:
         stranger.close()
+
+
+# --- Dialogue --------------------------------------------------------------------------------
+
+
+def type_script(page, script: str) -> None:
+    box = page.locator("#dialogue-script textarea")
+    box.click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(script)
+    expect(box).to_have_value(script)
+
+
+def test_a_two_voice_scene_streams_then_one_line_is_redone(app, contract_server, page, tmp_path):
+    contract_server.state.latency_scale = 0.02  # the long last line takes longest
+    long_line = " ".join(SENTENCES)[:280].rsplit(" ", 1)[0] + "."
+    script = (
+        "Ada: Is anyone there?\n"
+        "Bob: Only me, and the rain.\n"
+        "Ada: Then open the door.\n"
+        f"Bob: {long_line}"
+    )
+    voice_url = "https://example.com/bob.wav"
+    open_app(page, app.url)
+    page.get_by_role("tab", name="Dialogue", exact=True).click()
+    expect(page.locator("#dialogue-script textarea")).to_be_visible()
+    expect(page.locator("#text textarea")).to_be_hidden()  # a scene has a script, not a text
+    type_script(page, script)
+
+    # The cast follows the script: two speakers, two slots, the third hidden.
+    expect(page.locator("#cast-0-name")).to_have_text("Ada")
+    expect(page.locator("#cast-1-name")).to_have_text("Bob")
+    expect(page.locator("#cast-2")).to_be_hidden()
+    expect(page.locator("#cast-1-voice-note")).to_contain_text(
+        "No voice set: Bob uses Segmind's default voice."
+    )
+    expect(page.locator("#dialogue-cost")).to_contain_text("4 lines · 4 calls · about $0.080")
+
+    # Two voices: an upload for Ada, a URL for Bob; Bob gets the theatrical preset.
+    page.locator("#cast-0-voice input[type=file]").set_input_files(str(voice_file(tmp_path, 4)))
+    expect(page.locator("#cast-0-voice-note")).to_contain_text("Ada speaks with the uploaded voice")
+    page.locator("#cast-1-url textarea").fill(voice_url)
+    expect(page.locator("#cast-1-voice-note")).to_contain_text("Bob speaks with the voice at the URL")
+    page.locator("#cast-1-chatterbox-preset input").click()
+    page.locator("[data-testid='dropdown-option']").filter(has_text="Theatrical").first.click()
+    theatrical = next(p for p in load_presets(CHATTERBOX) if p.name == "theatrical").values
+    page.locator("#cast-1-chatterbox-fine-tune").get_by_text(re.compile("^Fine-tune")).click()
+    exaggeration = page.locator("#cast-1-chatterbox-exaggeration input[type=number]")
+    expect(exaggeration).to_have_value(f"{theatrical['exaggeration']:g}")
+
+    watch_first_times(page)
+    page.locator("#generate").click()
+    expect(page.locator("#live")).to_be_visible(timeout=TAKE_TIMEOUT)
+    src = wait_for_take(page)
+    seen = page.evaluate("() => window.__seen")
+    assert seen["live_src"] < seen["take"], f"Live started after the scene was done: {seen}"
+    page.wait_for_function("() => 'live_playing' in window.__seen", timeout=TAKE_TIMEOUT)
+    assert re.search(r"dialogue_ada-is-anyone-there.*_seed42_scene\.wav$", src), src
+    expect(page.locator("#details")).to_contain_text("4 calls")
+
+    requests = contract_server.state.synthesis_requests()
+    by_text = {r.body["text"]: r.body for r in requests}
+    assert len(requests) == 4
+    for text in ("Is anyone there?", "Then open the door."):
+        assert by_text[text]["reference_audio"] != voice_url
+        assert len(by_text[text]["reference_audio"]) > 1000  # the uploaded recording
+    for text in ("Only me, and the rain.", long_line):
+        assert by_text[text]["reference_audio"] == voice_url
+        assert by_text[text]["exaggeration"] == theatrical["exaggeration"]
+    captions = page.locator("#captions a[href$='.vtt']")
+    vtt = page.request.get(captions.first.get_attribute("href")).text()
+    assert "Ada: Is anyone there?" in vtt and "Bob: Only me, and the rain." in vtt
+    screenshot(page, "browser-dialogue.png")
+
+    # Redo Bob's first line with a new seed: one call, and a new scene in the player.
+    page.locator("#redo-line input").click()
+    page.locator("[data-testid='dropdown-option']").filter(has_text="2 · Bob: Only me").first.click()
+    page.locator("#redo-line-button").click()
+    expect(page.locator("#details")).to_contain_text("1 call + 3 from cache", timeout=TAKE_TIMEOUT)
+    expect(page.locator(PLAYER_FILE)).not_to_have_attribute("href", src, timeout=TAKE_TIMEOUT)
+    redone = contract_server.state.synthesis_requests()[4:]
+    assert [r.body["text"] for r in redone] == ["Only me, and the rain."]
+    assert redone[0].body["seed"] != 42 and redone[0].body["reference_audio"] == voice_url
+    expect(page.locator("#take-a input")).to_have_value(re.compile(r"Scene: Ada, Bob · 4 lines"))
+
+    # "Use A's settings" on the scene reopens the Dialogue tab with its script and cast.
+    open_tab(page, CHATTERBOX)
+    expect(page.locator("#text textarea")).to_be_visible()
+    page.locator("#restore").click()
+    expect(page.locator("#dialogue-script textarea")).to_have_value(script, timeout=TAKE_TIMEOUT)
+    expect(page.locator("#text textarea")).to_be_hidden()
+    expect(page.locator("#cast-1-url textarea")).to_have_value(voice_url)
+    expect(page.locator("#takes-note")).to_contain_text("restored in the Dialogue tab")

@@ -389,7 +389,7 @@ def test_the_cost_of_a_mixed_cast(presets):
         planned.append(text)
         return 2 if "long" in text else 1
 
-    costs = scene_cost(lines, cast, plan_calls)
+    costs = scene_cost(lines, {name: m.model for name, m in cast.items()}, plan_calls)
     assert costs == {
         "chatterbox": (4, pytest.approx(0.08)),
         "chatterbox-turbo": (2, pytest.approx(0.042)),
@@ -405,7 +405,7 @@ def test_the_original_model_is_planned_without_sound_tags(presets):
     lines = parse_script("Ada: [laugh] Hi there.", LIMIT)
     cast = parse_cast({"Ada": {}}, lines, MODELS, presets)
     planned = []
-    scene_cost(lines, cast, lambda text: planned.append(text) or 1)
+    scene_cost(lines, {"Ada": cast["Ada"].model}, lambda text: planned.append(text) or 1)
     assert planned == ["Hi there."]
 
 

@@ -1,5 +1,5 @@
 """The app as an MCP server: a real MCP client (the `mcp` package, streamable HTTP) lists its
-tools, one per model, and calls them against the loopback contract server."""
+tools, one per model and one for dialogue scenes, and calls them against the loopback contract server."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def listed_tools(app) -> dict:
         return (await session.list_tools()).tools
 
     tools = {tool.name: tool for tool in with_session(app, work)}
-    assert sorted(tools) == sorted(m.api_name for m in MODELS), "UI-only events must not be tools"
+    expected = [*(m.api_name for m in MODELS), "synthesize_dialogue"]
+    assert sorted(tools) == sorted(expected), "UI-only events must not be tools"
     return tools
 
 
@@ -172,4 +173,39 @@ def test_turbo_refuses_bad_arguments_as_tool_errors_without_a_call(app, contract
     assert result.isError
     message = " ".join(item.text for item in result.content if item.type == "text")
     assert named in message
+    assert contract_server.state.requests == []
+
+
+def test_an_agent_makes_a_dialogue_scene_with_speaker_captions(app, contract_server):
+    tool = listed_tools(app)["synthesize_dialogue"]
+    assert "X-Segmind-Key" in tool.description
+    cast_description = tool.inputSchema["properties"]["cast"]["description"]
+    for model in MODELS:  # every model's fields and ranges, from its table
+        assert all(p.name in cast_description for p in model.tunable)
+    voice = "https://example.com/voice.wav"
+    script = "Ada: The door is open.\nBob: [laugh] Then close it."
+    cast = {"Ada": {"parameters": {"exaggeration": 0.9}},
+            "Bob": {"model": "chatterbox-turbo", "reference_audio_url": voice}}
+    result = call_synthesize(app, {"script": script, "cast": cast, "seed": 5},
+                             tool="synthesize_dialogue")
+    assert not result.isError, result.content
+    bodies = {r.body["text"]: r.body for r in contract_server.state.synthesis_requests()}
+    assert bodies["The door is open."]["exaggeration"] == 0.9
+    assert bodies["[laugh] Then close it."]["reference_audio"] == voice
+    texts = " ".join(item.text for item in result.content if item.type == "text")
+    vtt_url = re.findall(r"https?://[^\s'\"]+?\.vtt", texts)
+    assert vtt_url, texts
+    captions = requests.get(vtt_url[0], timeout=10).text
+    assert "Ada: The door is open." in captions and "Bob: [laugh] Then close it." in captions
+    samples, rate = decoded_take(audio_url_in(result))
+    assert rate == 24_000 and len(samples) / rate > 1.0
+
+
+def test_a_bad_scene_is_a_tool_error_naming_the_speaker_without_a_call(app, contract_server):
+    result = call_synthesize(
+        app, {"script": "Ada: Hi.\nBob: Hello.", "cast": {"Ada": {}}}, tool="synthesize_dialogue"
+    )
+    assert result.isError
+    message = " ".join(item.text for item in result.content if item.type == "text")
+    assert 'Speaker "Bob" (line 2) is not in the cast' in message
     assert contract_server.state.requests == []

@@ -186,7 +186,8 @@ def third_model(tmp_path, monkeypatch):
 def test_a_third_model_is_one_description_and_one_folder(launch_app, settings, contract_server, third_model):
     app = launch_app(settings, (*MODELS, third_model))
     endpoints = app.client.view_api(return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/synthesize", "/synthesize_turbo", "/synthesize_multilingual"}
+    assert set(endpoints) == {"/synthesize", "/synthesize_turbo", "/synthesize_multilingual",
+                              "/synthesize_dialogue"}
     names = [p["parameter_name"] for p in endpoints["/synthesize_multilingual"]["parameters"]]
     assert names == ["text", "reference_audio", "reference_audio_url", "exaggeration", "seed",
                      "speaker_count", "denoise", "random_seed", "api_key", "speed"]
@@ -204,6 +205,11 @@ def test_a_third_model_is_one_description_and_one_folder(launch_app, settings, c
         app.client.predict("Hi.", None, "", 0.3, 9, 5, True, False, "",
                            api_name="/synthesize_multilingual")
     assert len(contract_server.state.requests) == 1
+    # A scene may cast it, by name and preset, like any model.
+    app.client.predict("Ada: Bonsoir.", {"Ada": {"model": "chatterbox-multilingual", "preset": "calm"}},
+                       0.35, 9, False, "", api_name="/synthesize_dialogue")
+    assert contract_server.state.requests[-1].body == {
+        "text": "Bonsoir.", "exaggeration": 0.3, "seed": 9, "speaker_count": 2, "denoise": True}
     # Its tab, with its own controls, is on the page.
-    config = json.dumps(app.demo.get_config_file())
+    config = json.dumps(app.demo.get_config_file(), default=str)  # a State holds a callback
     assert "Chatterbox Multilingual" in config and "chatterbox-multilingual-speaker_count" in config
