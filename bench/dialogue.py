@@ -1,6 +1,6 @@
 """Dialogue scenes: a scene's wall time against its slowest line's, in the same run.
 
-A three-voice scene of about two minutes of audio (24 lines; one speaker on Chatterbox Turbo
+A three-voice scene of about three minutes of audio (24 lines; one speaker on Chatterbox Turbo
 with a voice URL) is made against the loopback contract server, whose latency model makes a
 call take `scale * (8 + 0.12 * characters)` seconds (Segmind's 85-character sample: ~18 s at
 scale 1). The floors, measured first in the same run: each line alone as one direct HTTP call
@@ -54,13 +54,16 @@ CAST = {
 
 
 def scene_script() -> str:
-    """24 lines in turn, one to three sentences each: about two minutes of simulated speech."""
+    """24 lines in turn, one to three sentences each: about three minutes of simulated speech."""
     lines, sentence = [], 0
     for turn in range(LINES):
         said = []
         for _ in range(1 + turn % 3):
             said.append(SENTENCES[sentence % len(SENTENCES)])
             sentence += 1
+        # The sentences come round again after 12 lines: the line's number keeps each line its
+        # own call (identical lines in one voice would be one call).
+        said.append(f"That was line {turn + 1}.")
         lines.append(f"{SPEAKERS[turn % len(SPEAKERS)]}: {' '.join(said)}")
     return "\n".join(lines)
 
@@ -116,7 +119,8 @@ def main() -> None:
             client = app_client(url)
             for _ in range(args.repeat):
                 started = time.perf_counter()
-                for _event in call_events(session, url, "synthesize_dialogue", list(arguments.values())):
+                for _event in call_events(session, url.rstrip("/"), "synthesize_dialogue",
+                                          list(arguments.values())):
                     pass
                 raw.append(time.perf_counter() - started)
                 started = time.perf_counter()
@@ -139,9 +143,9 @@ def main() -> None:
         median = statistics.median(values)
         rows.append([label, f"{median:.2f}", f"{median / slowest:.2f}×"])
     print(markdown_table(["what", "wall (s)", "× slowest line"], rows))
-    print(f"\nIn waves of {concurrency}, {LINES} lines need at least "
-          f"{-(-LINES // concurrency)} rounds of calls; Segmind's real latency is the wall "
-          f"divided by {args.scale:g}.")
+    rounds = -(-LINES // concurrency)
+    print(f"\nWith {concurrency} calls in flight, {LINES} lines need at least {rounds} "
+          f"round{'s' * (rounds != 1)} of calls; against Segmind, divide the walls by {args.scale:g}.")
     print(json.dumps({"slowest_line": slowest, "lines_sum": total,
                       "scene_direct": statistics.median(direct),
                       "scene_raw_http": statistics.median(raw),

@@ -26,7 +26,7 @@ from components.playground import Playground
 from components.presets import Preset
 from components.ui import CastJSON, PageOnlyJSON, RawSlider, RawTextbox, control
 
-MAX_CAST_SLOTS = 6
+MAX_CAST_SLOTS = 4
 SAMPLE_SCRIPT = (
     "Ada: Did you hear that? [pause:500ms] Something moved downstairs.\n"
     "Bob: It's the wind, Ada. It's always the wind.\n"
