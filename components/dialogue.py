@@ -40,6 +40,7 @@ CAST_FIELD = "cast"
 MAX_NAME_CHARS = 40
 DEFAULT_PRESET = "default"
 CAST_KEYS = ("model", "preset", "reference_audio_url", "parameters")
+MAX_SCENE_LINES = 2000  # far beyond any scene a text cap allows; bounds the typing-time parse
 # The silence from the end of one speaker's turn to the start of the next: exact, like a pause.
 TURN_GAP = Parameter(
     "turn_gap", "Turn gap (s)", 0.0, 2.0, 0.35, 0.05,
@@ -78,13 +79,18 @@ def _cast_error(message: str) -> InvalidInput:
     return InvalidInput(CAST_FIELD, message)
 
 
-def _speaker_error(speaker: str, message: str) -> InvalidInput:
+def speaker_error(speaker: str, message: str) -> InvalidInput:
     return _cast_error(f'Speaker "{speaker}": {message}')
 
 
 def _name_key(name: str) -> str:
     """How names are compared: "BOB", "bob" and "Bob" are one speaker."""
     return name.casefold()
+
+
+def _is_name(name: str) -> bool:
+    """Whether a tidied name is one a script may use (its length is checked apart)."""
+    return bool(_NAME.fullmatch(name)) and any(ch.isalnum() for ch in name)
 
 
 def _tidy_name(name: str) -> str:
@@ -122,7 +128,7 @@ def parse_script(script: Any, max_chars: int) -> list[Line]:
         name = _tidy_name(name)
         if not colon or not name:
             raise _script_error(f"Line {number} has no speaker: write it as {_FORMAT}.")
-        if not _NAME.fullmatch(name) or not any(ch.isalnum() for ch in name):
+        if not _is_name(name):
             raise _script_error(
                 f'Line {number} has no speaker: "{_quoted(name)}" is not a name (a name is '
                 f"letters, digits, spaces, and - _ ' .). Write it as {_FORMAT}."
@@ -268,7 +274,7 @@ def _member(
     has_upload: bool,
 ) -> CastMember:
     if not isinstance(entry, dict):
-        raise _speaker_error(
+        raise speaker_error(
             speaker,
             f"the cast entry must be an object like {_example_entry(models)}, got "
             f"{_json_kind(entry)}.",
@@ -280,7 +286,7 @@ def _member(
             if any(str(key) in m.parameters_by_name for key in unknown for m in models)
             else ""
         )
-        raise _speaker_error(
+        raise speaker_error(
             speaker,
             f'unknown field "{_quoted(str(unknown[0]))}"{hint}; a cast entry may have '
             f"{', '.join(CAST_KEYS)}.",
@@ -290,7 +296,7 @@ def _member(
     parameters = _parameters(speaker, entry.get("parameters"), model, preset)
     url = _reference_url(speaker, entry.get("reference_audio_url"))
     if model.reference_required and not url and not has_upload:
-        raise _speaker_error(
+        raise speaker_error(
             speaker,
             f"{model.label} needs a voice: give a voice URL as \"reference_audio_url\" in "
             f"the cast, or upload a recording for {speaker}.",
@@ -304,7 +310,7 @@ def _model(speaker: str, name: Any, models: Sequence[Model]) -> Model:
     found = next((model for model in models if model.name == name), None)
     if found is None:
         known = ", ".join(model.name for model in models)
-        raise _speaker_error(speaker, f"unknown model {_shown(name)}; pick one of {known}.")
+        raise speaker_error(speaker, f"unknown model {_shown(name)}; pick one of {known}.")
     return found
 
 
@@ -323,7 +329,7 @@ def _preset(
             if available
             else "it has none; leave \"preset\" out"
         )
-        raise _speaker_error(speaker, f"{model.label} has no preset {_shown(name)}; {choices}.")
+        raise speaker_error(speaker, f"{model.label} has no preset {_shown(name)}; {choices}.")
     return found
 
 
@@ -332,13 +338,13 @@ def _parameters(speaker: str, given: Any, model: Model, preset: Preset | None) -
     if given is None:
         given = {}
     if not isinstance(given, dict):
-        raise _speaker_error(
+        raise speaker_error(
             speaker,
             f'"parameters" must be an object of {model.label} settings, like '
             f'{{"temperature": 0.8}}, got {_json_kind(given)}.',
         )
     if model.seed.name in given:
-        raise _speaker_error(
+        raise speaker_error(
             speaker,
             "the seed is not set per speaker: the scene has one seed for every line. Remove "
             '"seed" from "parameters".',
@@ -352,7 +358,7 @@ def _parameters(speaker: str, given: Any, model: Model, preset: Preset | None) -
         # it wants every field, so the shared seed's default stands in and is dropped after.
         checked = model.validate({**values, model.seed.name: model.seed.default})
     except InvalidInput as error:
-        raise _speaker_error(speaker, str(error)) from None
+        raise speaker_error(speaker, str(error)) from None
     return {p.name: checked[p.name] for p in model.tunable}
 
 
@@ -362,7 +368,7 @@ def _reference_url(speaker: str, url: Any) -> str:
     try:
         return validate_reference_url(url)
     except InvalidInput as error:
-        raise _speaker_error(speaker, str(error)) from None
+        raise speaker_error(speaker, str(error)) from None
 
 
 def scene_cost(
@@ -417,13 +423,16 @@ def speakers_in(script: Any) -> list[str]:
     for row in script.splitlines()[: MAX_SCENE_LINES]:
         name, colon, said = row.partition(":")
         name = _tidy_name(name)
-        if colon and said.strip() and _NAME.fullmatch(name) and len(name) <= MAX_NAME_CHARS:
-            if any(ch.isalnum() for ch in name):
-                seen.setdefault(_name_key(name), name)
+        if colon and said.strip() and _is_name(name) and len(name) <= MAX_NAME_CHARS:
+            seen.setdefault(_name_key(name), name)
     return list(seen.values())
 
 
-MAX_SCENE_LINES = 2000  # far beyond any scene a text cap allows; bounds the typing-time parse
+def member_named(members: Mapping[str, CastMember], name: Any) -> CastMember | None:
+    """The cast member `name` means, matched as the script's names are (case and runs of
+    spaces aside); None for a name the script does not use."""
+    key = _name_key(_tidy_name(str(name)))
+    return next((m for m in members.values() if _name_key(m.speaker) == key), None)
 
 
 @dataclass(frozen=True)

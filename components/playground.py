@@ -21,9 +21,11 @@ from components.dialogue import (
     CAST_KEYS,
     Scene,
     cost_line,
+    member_named,
     parse_cast,
     parse_script,
     scene_cost,
+    speaker_error,
     speakers,
 )
 from components.history import DIALOGUE, Captions, TakeRecord, TakeStore, matching_preset
@@ -364,7 +366,7 @@ class Playground:
         members = parse_cast(cast, lines, self.models, self.presets, uploaded=uploads)
         voices = {}
         for name, upload in uploads.items():
-            member = next((m for m in members.values() if m.speaker.casefold() == str(name).casefold()), None)
+            member = member_named(members, name)
             if member is None or upload is None:
                 continue  # a voice for someone the script does not use
             if isinstance(upload, Voice):
@@ -373,7 +375,7 @@ class Playground:
             try:
                 voices[member.speaker] = choose_voice(upload, "", self.settings, member.model).voice
             except InvalidInput as error:
-                raise InvalidInput("cast", f'Speaker "{member.speaker}": {error}') from None
+                raise speaker_error(member.speaker, str(error)) from None
         return Scene.build(lines, members, voices, turn_gap, seed, line_seeds, self.settings.max_text_chars)
 
     def _key_and_allowance(
