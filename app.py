@@ -23,11 +23,7 @@ gradio_fixes.install()
 def build_demo(settings: Settings | None = None, models: tuple[Model, ...] = MODELS) -> gr.Blocks:
     """The whole app, queued; settings default to the environment, models to Segmind's two."""
     settings = settings or Settings.from_env()
-    playground = Playground(settings, models)
-    demo = build_ui(settings, playground)
-    # Generate mostly waits on HTTP, so many can run at once; the queue bounds the rest.
-    demo.queue(max_size=settings.queue_max_size, default_concurrency_limit=settings.concurrency_limit)
-    return demo
+    return build_ui(settings, Playground(settings, models))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -56,6 +57,7 @@ from components.ui import (
     details_line,
     file_name,
     is_mcp_call,
+    processed_in_handler,
     take_file,
     unexpected_error,
     visitor_of,
@@ -117,6 +119,34 @@ class TakesPanel:
     share_link: gr.Textbox
 
 
+class LiveShowing:
+    """The sessions whose Live player is showing (their last take streamed). A one-call take
+    hides Live only there: every update of a player makes Gradio build a new component (about
+    0.6 ms), and an API caller's session never shows Live at all. Bounded, oldest out first."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, None] = {}
+        self._lock = threading.Lock()
+
+    def shown(self, session: str | None) -> None:
+        if session is None:
+            return
+        with self._lock:
+            self._sessions.pop(session, None)
+            self._sessions[session] = None
+            while len(self._sessions) > self.LIMIT:
+                del self._sessions[next(iter(self._sessions))]
+
+    def hidden(self, session: str | None) -> bool:
+        """Whether Live may be showing in `session` (then it counts as hidden from now on)."""
+        if session is None:
+            return True  # not known: hide it, as hiding a hidden player is harmless
+        with self._lock:
+            return self._sessions.pop(session, False) is None
+
+
 @dataclass
 class Page:
     """The controls every model shares, built once."""
@@ -144,6 +174,7 @@ class Page:
     last_record: PageOnlyJSON
     takes: TakesPanel
     dialogue: DialogueTab
+    live_showing: LiveShowing = field(default_factory=LiveShowing)
 
     def synthesis_inputs(self, tab: ModelTab) -> list[Any]:
         """The endpoint's inputs, in its signature's order (see _api_signature)."""
@@ -168,6 +199,9 @@ def build_ui(settings: Settings, playground: Playground) -> gr.Blocks:
     with PlaygroundBlocks(
         upload_max_bytes=int(settings.upload_max_mb * 1_000_000),
         request_max_bytes=request_max_bytes,
+        # Generate mostly waits on HTTP, so many can run at once; the queue bounds the rest.
+        queue_max_size=settings.queue_max_size,
+        concurrency_limit=settings.concurrency_limit,
         title="Chatterbox TTS Playground",
         delete_cache=(OUTPUT_MAX_AGE_SECONDS, OUTPUT_MAX_AGE_SECONDS),
         css=CSS + DIALOGUE_CSS,
@@ -530,12 +564,14 @@ def _wire_model_tab(
         api_visibility="private",
     )
 
-    handler = _synthesis_handler(model, page, playground, settings, ffmpeg)
+    inputs = page.synthesis_inputs(tab)
     event = tab.run.click(
-        handler,
-        inputs=page.synthesis_inputs(tab),
+        processed_in_handler(_synthesis_handler(model, page, playground, settings, ffmpeg), inputs),
+        inputs=inputs,
         outputs=page.synthesis_outputs,
         api_name=model.api_name,
+        preprocess=False,
+        postprocess=False,
         # Progress and any error badge sit on the live player only, so the error message in
         # the details line and the previous take stay readable.
         show_progress_on=[page.live],
@@ -595,7 +631,7 @@ def _synthesis_handler(
                 model, given["text"], values, choice.voice, key, visitor_of(request),
                 live=live_wanted, speed=given["speed"],
             )
-            yield from _take_updates(page, events, note, given["progress"])
+            yield from _take_updates(page, events, note, given["progress"], request)
         except Exception as error:  # noqa: BLE001 — every failure gets a readable message
             message = _message(error)
             # The last take stays in the player: an error never costs a paid take.
@@ -626,7 +662,7 @@ def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpe
                 visitor_of(request), uploads=uploads, live=ffmpeg.result().available,
             )
 
-        yield from _scene_updates(page, events, progress)
+        yield from _scene_updates(page, events, progress, request)
 
     def redo_line(carried: Any, turn: Any, api_key: Any, request: gr.Request,
                   progress: gr.Progress = gr.Progress()):
@@ -638,7 +674,7 @@ def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpe
                 record, turn, api_key, visitor_of(request), live=ffmpeg.result().available
             )
 
-        yield from _scene_updates(page, events, progress)
+        yield from _scene_updates(page, events, progress, request)
 
     api_outputs = [page.player, page.captions, page.details, page.seed_used]
     seed_parameter = playground.models[0].seed
@@ -662,7 +698,7 @@ def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpe
                 live=False,
             )
 
-        for update in _scene_updates(page, events, progress):
+        for update in _scene_updates(page, events, progress, request):
             yield {output: value for output, value in update.items() if output in api_outputs}
 
     synthesize_dialogue.__doc__ = dialogue_docstring(
@@ -678,13 +714,16 @@ def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpe
         return {dialogue.scene_record: carried,
                 dialogue.redo_line: gr.update(choices=redo_choices(record))}
 
-    for trigger, handler, inputs in (
-        (dialogue.run, generate_scene, [*page_inputs, *dialogue.slot_inputs()]),
-        (dialogue.redo, redo_line, [dialogue.scene_record, dialogue.redo_line, page.api_key]),
+    scene_inputs = [*page_inputs, *dialogue.slot_inputs()]
+    # Redo's menu gets its choices per session, which only Gradio's own preprocess sees.
+    for trigger, handler, inputs, inline in (
+        (dialogue.run, processed_in_handler(generate_scene, scene_inputs), scene_inputs, True),
+        (dialogue.redo, redo_line, [dialogue.scene_record, dialogue.redo_line, page.api_key],
+         False),
     ):
         event = trigger.click(
             handler, inputs, page.synthesis_outputs, show_progress_on=[page.live],
-            api_visibility="private",
+            api_visibility="private", preprocess=not inline, postprocess=not inline,
         )
         event.success(
             remember, [page.last_record, page.takes.history],
@@ -692,20 +731,24 @@ def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpe
             api_visibility="private",
         ).then(remember_scene, page.last_record, [dialogue.scene_record, dialogue.redo_line],
                api_visibility="private")
+    api_inputs = [dialogue.script, dialogue.api_cast, dialogue.turn_gap, page.seed,
+                  page.random_seed, page.api_key]
     dialogue.api_run.click(
-        synthesize_dialogue,
-        [dialogue.script, dialogue.api_cast, dialogue.turn_gap, page.seed, page.random_seed,
-         page.api_key],
+        processed_in_handler(synthesize_dialogue, api_inputs),
+        api_inputs,
         api_outputs,
         api_name="synthesize_dialogue",
+        preprocess=False,
+        postprocess=False,
     )
 
 
 def _scene_updates(
-    page: Page, make_events: Callable[[], Iterator[ChunkAudio | FinishedTake]], progress: Any
+    page: Page, make_events: Callable[[], Iterator[ChunkAudio | FinishedTake]], progress: Any,
+    request: gr.Request | None,
 ) -> Iterator[dict]:
     try:
-        yield from _take_updates(page, make_events(), "", progress)
+        yield from _take_updates(page, make_events(), "", progress, request)
     except Exception as error:  # noqa: BLE001 — every failure gets a readable message
         message = _message(error)
         yield {page.details: f"**Error:** {message}"}
@@ -734,9 +777,11 @@ def _subtitles(player: TakeAudio, record: TakeRecord, captions: Captions | None)
 
 
 def _take_updates(
-    page: Page, events: Iterator[ChunkAudio | FinishedTake], note: str, progress: gr.Progress
+    page: Page, events: Iterator[ChunkAudio | FinishedTake], note: str, progress: gr.Progress,
+    request: gr.Request | None,
 ) -> Iterator[dict]:
     """What the page shows as a take is made: Live while parts stream, then the take."""
+    session = request.session_hash if request is not None else None
     streamed = False
     finished: dict | None = None  # the take's outputs, once it is complete
     for event in events:
@@ -749,7 +794,8 @@ def _take_updates(
                 page.captions: _captions_files(event.record, event.captions),
             }
             # After a streamed take Live stays, still playing; otherwise it goes.
-            live_after = {} if streamed else {page.live: gr.update(visible=False)}
+            hide_live = not streamed and page.live_showing.hidden(session)
+            live_after = {page.live: gr.update(visible=False)} if hide_live else {}
             yield {**finished, **live_after, page.last_record: event.record.to_json()}
         elif finished:
             # The tail of a streamed take, for Live. The take's outputs go again, unchanged, so
@@ -762,6 +808,7 @@ def _take_updates(
                       page.voice_note: note}
             if not streamed:
                 streamed = True
+                page.live_showing.shown(session)
                 yield {**status, page.live: gr.update(visible=True)}
             yield {**status, page.live: encode_wav(event.samples, OUTPUT_SAMPLE_RATE)}
 

@@ -33,6 +33,11 @@ class RequestSizeLimit:
         if declared is not None and declared > self.max_bytes:
             await self._refuse(send, declared)
             return
+        if declared is not None or scope["method"] in ("GET", "HEAD"):
+            # The server reads no more than a declared length (h11 frames the body by it), and
+            # a GET has no body: only a chunked body needs counting.
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         refused = False

@@ -244,6 +244,22 @@ class ChunkFailed(BackendError):
         self.cause = cause
 
 
+class _InlineExecutor:
+    """The part of ThreadPoolExecutor that stream_parts uses, running each call at once in the
+    caller's thread; its future is done when submit returns."""
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as error:  # noqa: BLE001 — raised where the result is read, as a pool's
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass
+
+
 class Synthesizer:
     def __init__(
         self,
@@ -306,9 +322,9 @@ class Synthesizer:
         meter: CallMeter | None = None,
         visitor: str = "",
     ) -> Iterator[ChunkAudio | Take]:
-        """With `live`, yield each chunk in text order as soon as it and all before it are
-        ready, chunks that are ready together as one (each yield costs the player an encode),
-        then the Take; the chunks that completed the take come last, after the Take.
+        """With `live`, yield each chunk in text order, one a yield, once it and all before it
+        are ready, then the Take as soon as every chunk is in; the chunks not yet yielded then
+        come last, joined, after the Take.
 
         Only a take of several chunks with calls to wait for is streamed: a one-call take, or
         one wholly from the cache, is ready as soon as its first chunk would be.
@@ -388,32 +404,39 @@ class Synthesizer:
         streaming = False  # whether a chunk went out before the take was complete
         tail: ChunkAudio | None = None
         workers = max(1, min(self.max_concurrency, len(to_call)))
-        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
+        # A lone call is made in this thread: a pool's thread would add its start and a hop.
+        executor = (
+            _InlineExecutor() if len(to_call) == 1
+            else ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chunk")
+        )
         futures: dict[Future, str] = {executor.submit(call, key): key for key in to_call}
         try:
             for key, audio in cached.items():
                 place(key, audio, None, from_cache=True)
-            while next_to_yield < total:
-                batch = []
+            unsent: list[ChunkAudio] = []  # in text order, for Live
+            while True:
                 while next_to_yield in ready:
                     piece = ready.pop(next_to_yield)
                     start, end = piece.speech
                     spans.append(Span((offset + start) / OUTPUT_SAMPLE_RATE,
                                       (offset + end) / OUTPUT_SAMPLE_RATE, chunks[next_to_yield].spoken,
                                       parts[next_to_yield].speaker))
-                    batch.append(piece)
+                    unsent.append(piece)
                     pieces.append(piece.samples)
                     offset += len(piece.samples)
                     next_to_yield += 1
-                if may_stream and batch:
-                    if next_to_yield < total:
-                        yield ChunkAudio.joined(batch)
-                        streaming = True
-                    elif streaming:  # the rest of a take already playing in Live
-                        tail = ChunkAudio.joined(batch)
                 if next_to_yield >= total:
                     break
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                if may_stream and unsent:
+                    # One chunk a yield: the player encodes each before this generator
+                    # resumes, and a take complete by then must not wait behind a long batch.
+                    yield unsent.pop(0)
+                    streaming = True
+                    timeout: float | None = 0  # only gather what has finished meanwhile
+                else:
+                    unsent.clear()
+                    timeout = None
+                done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = futures.pop(future)
                     try:
@@ -425,6 +448,8 @@ class Synthesizer:
                         raise ChunkFailed(chunks[index], index, total, error) from None
                     remaining_credits = credits or remaining_credits
                     place(key, audio, first, from_cache=False)
+            if streaming and unsent:  # the rest of a take already playing in Live
+                tail = ChunkAudio.joined(unsent)
         except BaseException:
             never_made = sum(1 for future in futures if future.cancel())
             if allowance and never_made:

@@ -109,6 +109,30 @@ def test_chunks_stream_in_text_order_even_when_a_later_one_finishes_first(settin
     assert np.array_equal(stitched, take.clip.samples)
 
 
+def test_live_gets_one_chunk_a_yield_so_a_complete_take_never_waits_behind_a_batch(
+    settings, contract_server
+):
+    """The consumer (the Live player) encodes each piece before asking for the next, for a time
+    that grows with its length. Chunks ready together go one a yield, so when the last call
+    answers, the take follows within one chunk's encode, not behind a long batch's."""
+    synth, text = synthesizer(settings), passage(24)
+    plan = synth.plan(text)
+    contract_server.state.extra_latency = {plan[-1].spoken: 0.8}  # the last chunk comes late
+    started = time.monotonic()
+    before_take: list[ChunkAudio] = []
+    take_at = None
+    for event in synth.stream(take_request(text), TEST_KEY):
+        if isinstance(event, Take):
+            take_at = time.monotonic() - started
+            break
+        before_take.append(event)
+        time.sleep(0.04 * event.parts)  # "encoding" this piece
+    assert len(plan) >= 6 and len(before_take) >= len(plan) - 2
+    assert all(piece.parts == 1 for piece in before_take)
+    last_answer = max(r.finished for r in contract_server.state.synthesis_requests()) - started
+    assert take_at is not None and take_at - last_answer < 0.2
+
+
 def test_a_take_that_completes_all_at_once_is_not_streamed(settings, contract_server):
     """When the first chunk is the last to come back, every chunk is ready at once: the take is
     complete, and streaming it to Live as well would only cost an encode of the whole take."""
