@@ -564,14 +564,11 @@ def _wire_model_tab(
         api_visibility="private",
     )
 
-    inputs = page.synthesis_inputs(tab)
+    handler = _synthesis_handler(model, page, playground, settings, ffmpeg)
     event = tab.run.click(
-        processed_in_handler(_synthesis_handler(model, page, playground, settings, ffmpeg), inputs),
-        inputs=inputs,
+        **processed_in_handler(handler, page.synthesis_inputs(tab)),
         outputs=page.synthesis_outputs,
         api_name=model.api_name,
-        preprocess=False,
-        postprocess=False,
         # Progress and any error badge sit on the live player only, so the error message in
         # the details line and the previous take stay readable.
         show_progress_on=[page.live],
@@ -714,16 +711,16 @@ def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpe
         return {dialogue.scene_record: carried,
                 dialogue.redo_line: gr.update(choices=redo_choices(record))}
 
-    scene_inputs = [*page_inputs, *dialogue.slot_inputs()]
-    # Redo's menu gets its choices per session, which only Gradio's own preprocess sees.
-    for trigger, handler, inputs, inline in (
-        (dialogue.run, processed_in_handler(generate_scene, scene_inputs), scene_inputs, True),
-        (dialogue.redo, redo_line, [dialogue.scene_record, dialogue.redo_line, page.api_key],
-         False),
+    for trigger, listener in (
+        (dialogue.run,
+         processed_in_handler(generate_scene, [*page_inputs, *dialogue.slot_inputs()])),
+        # Redo's menu gets its choices per session, which only Gradio's own preprocess sees.
+        (dialogue.redo,
+         {"fn": redo_line, "inputs": [dialogue.scene_record, dialogue.redo_line, page.api_key]}),
     ):
         event = trigger.click(
-            handler, inputs, page.synthesis_outputs, show_progress_on=[page.live],
-            api_visibility="private", preprocess=not inline, postprocess=not inline,
+            **listener, outputs=page.synthesis_outputs, show_progress_on=[page.live],
+            api_visibility="private",
         )
         event.success(
             remember, [page.last_record, page.takes.history],
@@ -731,15 +728,13 @@ def _wire_dialogue(page: Page, playground: Playground, settings: Settings, ffmpe
             api_visibility="private",
         ).then(remember_scene, page.last_record, [dialogue.scene_record, dialogue.redo_line],
                api_visibility="private")
-    api_inputs = [dialogue.script, dialogue.api_cast, dialogue.turn_gap, page.seed,
-                  page.random_seed, page.api_key]
     dialogue.api_run.click(
-        processed_in_handler(synthesize_dialogue, api_inputs),
-        api_inputs,
-        api_outputs,
+        **processed_in_handler(synthesize_dialogue, [
+            dialogue.script, dialogue.api_cast, dialogue.turn_gap, page.seed, page.random_seed,
+            page.api_key,
+        ]),
+        outputs=api_outputs,
         api_name="synthesize_dialogue",
-        preprocess=False,
-        postprocess=False,
     )
 
 

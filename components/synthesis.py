@@ -421,21 +421,20 @@ class Synthesizer:
                     spans.append(Span((offset + start) / OUTPUT_SAMPLE_RATE,
                                       (offset + end) / OUTPUT_SAMPLE_RATE, chunks[next_to_yield].spoken,
                                       parts[next_to_yield].speaker))
-                    unsent.append(piece)
+                    if may_stream:
+                        unsent.append(piece)
                     pieces.append(piece.samples)
                     offset += len(piece.samples)
                     next_to_yield += 1
                 if next_to_yield >= total:
                     break
-                if may_stream and unsent:
+                timeout: float | None = None
+                if unsent:
                     # One chunk a yield: the player encodes each before this generator
                     # resumes, and a take complete by then must not wait behind a long batch.
                     yield unsent.pop(0)
                     streaming = True
-                    timeout: float | None = 0  # only gather what has finished meanwhile
-                else:
-                    unsent.clear()
-                    timeout = None
+                    timeout = 0  # only gather what has finished meanwhile
                 done, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = futures.pop(future)

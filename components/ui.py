@@ -301,14 +301,15 @@ def content_addressed(file: AudioFile, folder: str) -> str:
     return str(path)
 
 
-def processed_in_handler(handler: Any, inputs: list[gr.components.Component]) -> Any:
-    """`handler` for an event registered with preprocess=False and postprocess=False: its
-    inputs' preprocess and its outputs' postprocess run here, in the handler's own thread.
-    Gradio runs each of them in a worker thread of its own, one hop per input and per output of
-    every yield: on the 13-input synthesize endpoint its preprocessing took 8.4 ms a call (0.7 ms
-    this way), and a Dialogue Generate has 73 inputs. Gradio still validates
-    every input against its data model (so a file must have been uploaded with the call) and
-    still checks every output file.
+def processed_in_handler(handler: Any, inputs: list[gr.components.Component]) -> dict[str, Any]:
+    """The arguments of an event listener (`fn`, `inputs`, `preprocess=False`,
+    `postprocess=False`) that runs `handler` with its inputs' preprocess and its outputs'
+    postprocess done in the handler's own thread, given together so neither goes without the
+    other. Gradio runs each of them in a worker thread of its own, one hop per input and per
+    output of every yield: on the 13-input synthesize endpoint its preprocessing took 8.4 ms a
+    call (0.7 ms this way), and a Dialogue Generate has 73 inputs. Gradio still validates every
+    input against its data model (so a file must have been uploaded with the call) and still
+    checks every output file.
 
     The components' own objects do the processing, not a session's copies: an input whose
     preprocess reads props an event changes per session (a menu's choices) must not use this."""
@@ -335,7 +336,7 @@ def processed_in_handler(handler: Any, inputs: list[gr.components.Component]) ->
     run.__annotations__ = hints
     run.__name__ = run.__qualname__ = handler.__name__
     run.__doc__ = handler.__doc__
-    return run
+    return {"fn": run, "inputs": inputs, "preprocess": False, "postprocess": False}
 
 
 def _preprocessed(block: gr.components.Component, payload: Any) -> Any:
